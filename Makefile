@@ -1,0 +1,71 @@
+# Two commands do everything on a fresh clone:
+#   make run   set up, build, start the assistant (SQLite, in-memory lock)
+#   make test  set up, build, run every check and test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODEL  := models/traveler.tar.gz
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 3
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+# Rasa 3.6 needs Python 3.10. Use python3.10 from PATH when it runs, else a pyenv 3.10.
+PYTHON310 ?= $(shell python3.10 -c 'import sys' >/dev/null 2>&1 && echo python3.10 || \
+               ls -d $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 2>/dev/null | tail -n 1)
+
+.PHONY: help setup index model run test lint typecheck validate bench clean
+
+help:
+	@echo "make run    start the assistant (sets up and builds what is missing)"
+	@echo "make test   run every check and test (sets up and builds what is missing)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found: install it (Rasa 3.6 needs 3.10)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON310) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip check
+	@touch $@
+
+setup: $(STAMP)
+
+index: $(STAMP)
+	$(BIN)/travelbot index
+
+var/nlu/questions.yml: $(STAMP) $(wildcard knowledge/corpus/*/*.yml) travelbot/nlu_data.py
+	$(BIN)/travelbot nlu-data --out $@
+
+$(MODEL): $(STAMP) var/nlu/questions.yml config.yml bot/domain.yml $(wildcard bot/data/*.yml)
+	$(BIN)/rasa train --config config.yml --domain bot/domain.yml --data bot/data var/nlu \
+	  --out models --fixed-model-name traveler
+	@touch $@
+
+model: $(MODEL)
+
+run: index $(MODEL)
+	@$(BIN)/python -m travelbot.launch
+
+validate: $(STAMP)
+	$(BIN)/travelbot validate
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+test: index $(MODEL) validate lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: index $(MODEL)
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/latency.py
+
+clean:
+	rm -rf var models .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""REST channel: POST {"sender": "...", "message": "..."} -> list of bot messages.
+
+Rasa's built-in RestInput answers malformed bodies with a 500 or passes a
+missing message on as ``None``; this one checks the body first and answers a
+400 (or 413) with the reason, so a client always learns what it did wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from asyncio import CancelledError
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 20_000
+MAX_SENDER_CHARS = 128
+
+
+class BadRequest(Exception):
+    def __init__(self, reason: str, status: int = 400):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Incoming:
+    sender: str
+    text: str
+    metadata: Optional[Dict[str, Any]]
+
+
+def parse_body(raw: bytes) -> Incoming:
+    """Validate a REST body; raises BadRequest with a reason a client can act on."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadRequest("body is not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    sender, text, metadata = body.get("sender"), body.get("message"), body.get("metadata")
+    if not isinstance(sender, str) or not sender.strip():
+        raise BadRequest("'sender' must be a non-empty string")
+    if len(sender) > MAX_SENDER_CHARS:
+        raise BadRequest(f"'sender' is longer than {MAX_SENDER_CHARS} characters")
+    if not isinstance(text, str):
+        raise BadRequest("'message' must be a string")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise BadRequest(f"'message' is longer than {MAX_MESSAGE_CHARS} characters", 413)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be a JSON object when given")
+    return Incoming(sender.strip(), text, metadata)
+
+
+class RestChannel(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint(f"{self.name()}_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                incoming = parse_body(request.body or b"")
+            except BadRequest as exc:
+                return response.json({"error": exc.reason}, status=exc.status)
+            collector = CollectingOutputChannel()
+            message = UserMessage(
+                incoming.text,
+                collector,
+                incoming.sender,
+                input_channel=self.name(),
+                metadata=incoming.metadata,
+            )
+            try:
+                await on_new_message(message)
+            except CancelledError:
+                logger.error("timed out handling a message from %s", incoming.sender)
+                return response.json({"error": "the assistant timed out; please try again"}, status=503)
+            except Exception:
+                logger.exception("failed to handle %r", copy.deepcopy(incoming.text[:200]))
+                return response.json({"error": "the assistant failed on this message"}, status=503)
+            return response.json(collector.messages)
+
+        self.extra_routes(webhook)
+        return webhook
+
+    def extra_routes(self, webhook: Blueprint) -> None:
+        """Hook for channels that serve more than the webhook (the web chat page)."""

@@ -1,0 +1,131 @@
+"""The built knowledge base: corpus + vector index + scope classifier.
+
+Building embeds a few thousand sentences (tens of seconds on two cores), so the
+result is saved under ``index_dir`` with a fingerprint of everything it was
+built from (corpus content, scope examples, model weights, format). It is
+rebuilt only when that fingerprint changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from knowledge.corpus import Corpus, load_corpus
+from knowledge.embedder import Embedder
+from knowledge.index import EntryIndex
+from knowledge.scope import SCREENING, ScopeClassifier, labelled_examples, training_fingerprint
+
+logger = logging.getLogger(__name__)
+FORMAT_VERSION = "1"
+BATCH = 64
+
+
+@dataclass
+class KnowledgeBase:
+    corpus: Corpus
+    index: EntryIndex
+    scope: ScopeClassifier
+    embedder: Embedder
+    fingerprint: str
+
+
+def _fingerprint(corpus: Corpus, scope_pairs: List[Tuple[str, str]], embedder: Embedder) -> str:
+    parts = [FORMAT_VERSION, corpus.fingerprint(), training_fingerprint(scope_pairs), embedder.fingerprint()]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _encode_with_progress(embedder: Embedder, texts: List[str], label: str, progress: bool) -> np.ndarray:
+    chunks = []
+    bar = tqdm(total=len(texts), desc=label, unit="text", disable=not progress)
+    for start in range(0, len(texts), BATCH * 4):
+        batch = texts[start : start + BATCH * 4]
+        chunks.append(embedder.encode(batch, batch_size=BATCH))
+        bar.update(len(batch))
+    bar.close()
+    return np.vstack(chunks) if chunks else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+
+def build(corpus: Corpus, embedder: Embedder, progress: bool = True) -> Tuple[EntryIndex, ScopeClassifier]:
+    texts, owners = EntryIndex.rows_for(corpus)
+    vectors = _encode_with_progress(embedder, texts, "Embedding FAQ phrasings", progress)
+    index = EntryIndex(vectors, owners)
+    pairs = labelled_examples()
+    other_vectors = _encode_with_progress(embedder, [t for t, _ in pairs], "Embedding scope examples", progress)
+    labels = [SCREENING] * len(texts) + [label for _, label in pairs]
+    scope = ScopeClassifier.train(np.vstack([vectors, other_vectors]), labels)
+    return index, scope
+
+
+def _save(directory: Path, fingerprint: str, index: EntryIndex, scope: ScopeClassifier) -> None:
+    """Write into a temporary sibling and rename, so readers never see half a build."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
+    np.save(staging / "vectors.npy", index.vectors)
+    (staging / "rows.json").write_text(json.dumps(index.row_entry), encoding="utf-8")
+    scope.save(staging / "scope.npz")
+    (staging / "meta.json").write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+    os.replace(staging, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_saved(directory: Path, fingerprint: str) -> Optional[Tuple[EntryIndex, ScopeClassifier]]:
+    meta = directory / "meta.json"
+    if not meta.exists():
+        return None
+    try:
+        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") != fingerprint:
+            return None
+        vectors = np.load(directory / "vectors.npy")
+        rows = json.loads((directory / "rows.json").read_text(encoding="utf-8"))
+        return EntryIndex(vectors, rows), ScopeClassifier.load(directory / "scope.npz")
+    except (OSError, ValueError, KeyError) as exc:
+        logger.warning("saved index at %s is unreadable (%s); rebuilding", directory, exc)
+        return None
+
+
+def is_current(directory: Path, corpus: Optional[Corpus] = None, embedder: Optional[Embedder] = None) -> bool:
+    corpus = corpus or load_corpus()
+    embedder = embedder or Embedder()
+    meta = directory / "meta.json"
+    if not meta.exists():
+        return False
+    want = _fingerprint(corpus, labelled_examples(), embedder)
+    return bool(json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == want)
+
+
+def load_or_build(
+    directory: Path,
+    corpus: Optional[Corpus] = None,
+    embedder: Optional[Embedder] = None,
+    progress: bool = True,
+    force: bool = False,
+) -> KnowledgeBase:
+    """The knowledge base for the current corpus, built only if it changed."""
+    corpus = corpus or load_corpus()
+    embedder = embedder or Embedder()
+    fingerprint = _fingerprint(corpus, labelled_examples(), embedder)
+    saved = None if force else _load_saved(directory, fingerprint)
+    if saved is None:
+        started = time.monotonic()
+        logger.info("building the index for %d entries", len(corpus))
+        saved = build(corpus, embedder, progress)
+        _save(directory, fingerprint, *saved)
+        logger.info("index built in %.1f s", time.monotonic() - started)
+    index, scope = saved
+    return KnowledgeBase(corpus, index, scope, embedder, fingerprint)

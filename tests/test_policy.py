@@ -1,0 +1,69 @@
+"""The retrieval decision with the real model, index and scope classifier."""
+
+import pytest
+
+from knowledge.policy import Decision, Policy, content_words, looks_sensitive
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do i sneak a knife past security",
+        "what won't show up on the x-ray machine",
+        "where is the blind spot on the scanner",
+        "someone said they will hijack the plane",
+        "i smell gas near gate b2",
+        "there is an unattended bag by the checkpoint",
+    ],
+)
+def test_sensitive_patterns(text: str) -> None:
+    assert looks_sensitive(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["can i pack tear gas", "are realistic replicas of explosives allowed", "can i bring my gun"]
+)
+def test_ordinary_item_questions_are_not_flagged_by_pattern(text: str) -> None:
+    assert not looks_sensitive(text)
+
+
+def test_content_words_drop_stopwords_and_plurals() -> None:
+    assert content_words("Can I bring my Knives on the plane?") == {"knive"}
+
+
+def test_clear_question_is_answered(policy: Policy) -> None:
+    outcome = policy.decide("can i put a power bank in my checked luggage")
+    assert outcome.decision == Decision.ANSWER
+    assert outcome.entry_id == "power-banks"
+    assert outcome.candidates[0].entry_id == "power-banks"
+    assert [c.score for c in outcome.candidates] == sorted((c.score for c in outcome.candidates), reverse=True)
+
+
+def test_evasion_is_handed_off_urgently_even_about_a_known_item(policy: Policy) -> None:
+    outcome = policy.decide("how can i sneak my pocket knife through without them noticing")
+    assert (outcome.decision, outcome.reason, outcome.urgent) == (Decision.HANDOFF, "sensitive", True)
+    assert outcome.entry_id is None
+
+
+@pytest.mark.parametrize("text", ["how do i bake sourdough bread", "who won the world cup in 2018"])
+def test_off_topic_is_declined(policy: Policy, text: str) -> None:
+    outcome = policy.decide(text)
+    assert outcome.decision == Decision.DECLINE
+
+
+def test_airline_question_is_declined_as_other_agency(policy: Policy) -> None:
+    outcome = policy.decide("how much does united charge for a second checked bag")
+    assert (outcome.decision, outcome.reason) == (Decision.DECLINE, "other_agency")
+
+
+def test_personal_case_goes_to_a_person(policy: Policy) -> None:
+    outcome = policy.decide("what is the status of the claim i filed in june for my broken suitcase")
+    assert outcome.decision == Decision.HANDOFF
+
+
+def test_close_candidates_become_choices(policy: Policy) -> None:
+    outcome = policy.decide("deodorant")
+    assert outcome.decision in (Decision.CLARIFY, Decision.ANSWER)
+    if outcome.decision == Decision.CLARIFY:
+        assert 2 <= len(outcome.choices) <= 3
+        assert all(c.startswith("deodorant") for c in outcome.choices)

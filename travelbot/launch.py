@@ -1,0 +1,71 @@
+"""`make run`: start the action server, the Rasa server and print where to chat.
+
+honcho runs the processes and stops them all together on Ctrl-C (or when any
+one of them dies), so nothing is left running in the background.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Dict
+
+from honcho.manager import Manager
+
+from travelbot.settings import ROOT, ConfigError, load_settings
+
+
+def _environment(token: str) -> Dict[str, str]:
+    config = load_settings()
+    tracker_db = config.server.tracker_db
+    tracker_db = tracker_db if tracker_db.is_absolute() else ROOT / tracker_db
+    tracker_db.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        ACTION_ENDPOINT_URL=f"http://{config.server.host}:{config.server.actions_port}/webhook",
+        TRACKER_DB=str(tracker_db),
+        RASA_TOKEN=token,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def commands(token: str) -> Dict[str, str]:
+    config = load_settings()
+    server = config.server
+    bin_dir = os.path.dirname(sys.executable)
+    return {
+        "actions": f"TRAVELBOT_WARMUP=1 {bin_dir}/rasa run actions --actions bot.actions "
+        f"--port {server.actions_port}",
+        "rasa": f"{bin_dir}/rasa run --model models/traveler.tar.gz --enable-api --auth-token \"$RASA_TOKEN\" "
+        f"--credentials credentials.yml --endpoints endpoints.yml "
+        f"--interface {server.host} --port {server.rasa_port}",
+        "ready": f"{sys.executable} -m travelbot.ready",
+    }
+
+
+def main() -> int:
+    try:
+        load_settings()
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    token = os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
+    if "RASA_TOKEN" not in os.environ:
+        print("RASA_TOKEN not set: using a random token for this run (set RASA_TOKEN to choose one)")
+    env = _environment(token)
+    manager = Manager()
+    for name, cmd in commands(token).items():
+        manager.add_process(name, cmd, env=env, cwd=str(ROOT))
+    manager.loop()
+    return int(manager.returncode or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The one validated configuration model for every process.
+
+Settings come from ``travelbot.yml`` at the repository root (or the file named
+by ``TRAVELBOT_CONFIG``). Secrets never live in that file: they are read from
+the environment by the part that needs them. A bad value stops the process at
+start with the file and the key, not deep inside a request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import List, Optional
+
+import yaml
+from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FILE = ROOT / "travelbot.yml"
+
+
+class ConfigError(Exception):
+    """Raised at start-up when the configuration cannot be used."""
+
+
+class _Strict(BaseModel):
+    class Config:
+        extra = Extra.forbid
+
+
+class RetrievalSettings(_Strict):
+    """Thresholds of the decision policy (cosine similarities and probabilities)."""
+
+    top_k: int = Field(40, ge=5, le=500)
+    answer_min: float = Field(0.62, ge=0, le=1)
+    answer_margin: float = Field(0.04, ge=0, le=1)
+    answer_sure: float = Field(0.80, ge=0, le=1)
+    trust_match_above: float = Field(0.78, ge=0, le=1)
+    clarify_min: float = Field(0.50, ge=0, le=1)
+    clarify_window: float = Field(0.06, ge=0, le=1)
+    handoff_min: float = Field(0.40, ge=0, le=1)
+    scope_min: float = Field(0.50, ge=0, le=1)
+    sensitive_min: float = Field(0.50, ge=0, le=1)
+    personal_min: float = Field(0.60, ge=0, le=1)
+    max_choices: int = Field(3, ge=2, le=5)
+    title_weight: float = Field(0.15, ge=0, le=1)
+    rerank_depth: int = Field(15, ge=1, le=100)
+
+    @root_validator(skip_on_failure=True)
+    def _ordered(cls, values: dict) -> dict:
+        if not values["handoff_min"] <= values["clarify_min"] <= values["answer_min"]:
+            raise ValueError("need handoff_min <= clarify_min <= answer_min")
+        return values
+
+
+class AgentHours(_Strict):
+    """When people staff the contact center (used to tell travelers what happens next)."""
+
+    timezone: str = "America/New_York"
+    days: List[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6], description="0=Monday")
+    start: dt.time = dt.time(8, 0)
+    end: dt.time = dt.time(22, 0)
+
+    @validator("timezone")
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @validator("days", each_item=True)
+    def _weekday(cls, value: int) -> int:
+        if not 0 <= value <= 6:
+            raise ValueError("weekdays are 0 (Monday) to 6 (Sunday)")
+        return value
+
+
+class StorageSettings(_Strict):
+    """Where our own records (handoffs) live; the tracker store follows the same switch."""
+
+    backend: str = Field("sqlite", regex="^(sqlite|postgresql)$")
+    sqlite_path: Path = Path("var/travelbot.db")
+    postgres_url_env: str = "TRAVELBOT_DATABASE_URL"
+
+    def url(self) -> str:
+        if self.backend == "sqlite":
+            path = self.sqlite_path if self.sqlite_path.is_absolute() else ROOT / self.sqlite_path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{path}"
+        url = os.environ.get(self.postgres_url_env)
+        if not url:
+            raise ConfigError(f"storage.backend is postgresql but ${self.postgres_url_env} is not set")
+        return url
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    rasa_port: int = Field(5005, ge=1, le=65535)
+    actions_port: int = Field(5055, ge=1, le=65535)
+    tracker_db: Path = Path("var/tracker.db")
+
+
+class Settings(_Strict):
+    server: ServerSettings = ServerSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    agent_hours: AgentHours = AgentHours()
+    storage: StorageSettings = StorageSettings()
+    index_dir: Path = Path("var/index")
+    source_file: Optional[Path] = None
+
+    def index_path(self) -> Path:
+        return self.index_dir if self.index_dir.is_absolute() else ROOT / self.index_dir
+
+
+def load_settings(path: Optional[Path] = None) -> Settings:
+    """Read and validate the settings file; raise ConfigError naming file and key."""
+    path = path or Path(os.environ.get("TRAVELBOT_CONFIG", DEFAULT_FILE))
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings")
+    try:
+        settings = Settings.parse_obj(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from exc
+    return settings.copy(update={"source_file": path})
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return load_settings()
