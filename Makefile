@@ -64,8 +64,8 @@ test: index $(MODEL) validate lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: index $(MODEL)
-	$(BIN)/python bench/quality.py
-	$(BIN)/python bench/latency.py
+	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.latency
 
 clean:
 	rm -rf var models .pytest_cache .mypy_cache .ruff_cache

@@ -28,7 +28,9 @@ SMALLTALK_MIN_CONFIDENCE = 0.55
 HUMAN_MIN_CONFIDENCE = 0.5
 DECLINE_RESPONSES = {"off_topic": "utter_off_topic", "other_agency": "utter_other_agency"}
 _WORD = re.compile(r"[a-z0-9]+")
-_NONE_OF_THESE = re.compile(r"\b(none|neither|no|nope|not (?:those|these|that|it)|something else|other)\b", re.I)
+_NONE_OF_THESE = re.compile(
+    r"\b(none|neither|no|nope|not (?:those|these|that|it)|something else|other)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def _pick_choice(text: str, choices: Sequence[str], titles: Sequence[str]) -> Op
     if not words:
         return None
     scores = []
-    for choice, title in zip(choices, titles):
+    for choice, title in zip(choices, titles, strict=True):
         title_words = set(_WORD.findall(title.lower()))
         scores.append((len(words & title_words) / max(1, len(title_words)), choice))
     scores.sort(reverse=True)
@@ -100,10 +102,10 @@ def decide_turn(policy: Policy, parse: Parse, pending_choices: Sequence[str] = (
         # wrong; answering instead would ignore the traveler's request.
         outcome.decision, outcome.reason, outcome.entry_id = Decision.HANDOFF, "requested", None
         return Turn(outcome)
-    if parse.intent in SMALLTALK and parse.confidence >= SMALLTALK_MIN_CONFIDENCE:
-        if outcome.decision != Decision.ANSWER:
-            outcome.decision, outcome.reason, outcome.entry_id = Decision.DECLINE, "smalltalk", None
-            return Turn(outcome, response=SMALLTALK[parse.intent])
+    smalltalk = parse.intent in SMALLTALK and parse.confidence >= SMALLTALK_MIN_CONFIDENCE
+    if smalltalk and outcome.decision != Decision.ANSWER:
+        outcome.decision, outcome.reason, outcome.entry_id = Decision.DECLINE, "smalltalk", None
+        return Turn(outcome, response=SMALLTALK[parse.intent])
     if outcome.decision == Decision.DECLINE:
         return Turn(outcome, response=DECLINE_RESPONSES.get(outcome.reason, "utter_no_match"))
     if outcome.decision == Decision.CLARIFY:

@@ -7,7 +7,6 @@ server itself (no CDN, no extra process): open /webhooks/webchat/.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Text
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -21,7 +20,7 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", 
 
 class WebChatInput(RestChannel):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "webchat"
 
     def extra_routes(self, webhook: Blueprint) -> None:

@@ -62,7 +62,9 @@ def build(corpus: Corpus, embedder: Embedder, progress: bool = True) -> Tuple[En
     vectors = _encode_with_progress(embedder, texts, "Embedding FAQ phrasings", progress)
     index = EntryIndex(vectors, owners)
     pairs = labelled_examples()
-    other_vectors = _encode_with_progress(embedder, [t for t, _ in pairs], "Embedding scope examples", progress)
+    other_vectors = _encode_with_progress(
+        embedder, [t for t, _ in pairs], "Embedding scope examples", progress
+    )
     labels = [SCREENING] * len(texts) + [label for _, label in pairs]
     scope = ScopeClassifier.train(np.vstack([vectors, other_vectors]), labels)
     return index, scope

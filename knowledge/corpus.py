@@ -90,15 +90,12 @@ def read_entry(path: Path, root: Path = CORPUS_DIR) -> Entry:
         entry = Entry.parse_obj(raw)
     except ValidationError as exc:
         problems = [
-            Problem(rel, entry_id, ".".join(str(p) for p in err["loc"]), err["msg"])
-            for err in exc.errors()
+            Problem(rel, entry_id, ".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()
         ]
         raise CorpusError(problems) from exc
     expected_folder = KIND_FOLDERS[entry.kind.value]
     if path.stem != entry.id or path.parent.name != expected_folder:
-        raise CorpusError(
-            [Problem(rel, entry.id, "id", f"file must be {expected_folder}/{entry.id}.yml")]
-        )
+        raise CorpusError([Problem(rel, entry.id, "id", f"file must be {expected_folder}/{entry.id}.yml")])
     return entry
 
 

@@ -56,7 +56,7 @@ class EntryIndex:
         k = min(k, len(self.row_entry))
         scores, rows = self.faiss.search(query.reshape(1, -1).astype(np.float32), k)
         best: Dict[str, float] = {}
-        for score, row in zip(scores[0], rows[0]):
+        for score, row in zip(scores[0], rows[0], strict=True):
             if row < 0:
                 continue
             entry_id = self.row_entry[row]

@@ -31,9 +31,22 @@ OFF_TOPIC = "off_topic"
 
 # CLINC150 intents that are travel questions for an airline, airport or other agency.
 CLINC_OTHER_AGENCY = {
-    "book_flight", "book_hotel", "car_rental", "carry_on", "exchange_rate", "flight_status",
-    "international_visa", "lost_luggage", "plug_type", "timezone", "travel_alert",
-    "travel_notification", "travel_suggestion", "vaccines", "uber", "directions",
+    "book_flight",
+    "book_hotel",
+    "car_rental",
+    "carry_on",
+    "exchange_rate",
+    "flight_status",
+    "international_visa",
+    "lost_luggage",
+    "plug_type",
+    "timezone",
+    "travel_alert",
+    "travel_notification",
+    "travel_suggestion",
+    "vaccines",
+    "uber",
+    "directions",
 }
 CLINC_PER_INTENT = 20
 
@@ -74,7 +87,7 @@ class ScopeClassifier:
     intercept: np.ndarray  # (n_classes,)
 
     @classmethod
-    def train(cls, vectors: np.ndarray, labels: Sequence[str], c: float = 4.0) -> "ScopeClassifier":
+    def train(cls, vectors: np.ndarray, labels: Sequence[str], c: float = 4.0) -> ScopeClassifier:
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
@@ -86,12 +99,12 @@ class ScopeClassifier:
         logits = logits - logits.max()
         exp = np.exp(logits)
         probs = exp / exp.sum()
-        return {label: float(p) for label, p in zip(self.classes, probs)}
+        return {label: float(p) for label, p in zip(self.classes, probs, strict=True)}
 
     def save(self, path: Path) -> None:
         np.savez(path, classes=np.array(self.classes), coef=self.coef, intercept=self.intercept)
 
     @classmethod
-    def load(cls, path: Path) -> "ScopeClassifier":
+    def load(cls, path: Path) -> ScopeClassifier:
         with np.load(path) as data:
             return cls([str(c) for c in data["classes"]], data["coef"], data["intercept"])

@@ -37,7 +37,7 @@ class Sources:
     topic_ids: List[str]
 
     @classmethod
-    def load(cls, items_file: Path = TSA_ITEMS_FILE, topics_file: Path = TOPICS_FILE) -> "Sources":
+    def load(cls, items_file: Path = TSA_ITEMS_FILE, topics_file: Path = TOPICS_FILE) -> Sources:
         items = json.loads(items_file.read_text(encoding="utf-8"))
         lines = topics_file.read_text(encoding="utf-8").splitlines()[1:]
         topic_ids = [line.split("\t", 1)[0].strip() for line in lines if line.strip()]
@@ -98,5 +98,7 @@ def validate(corpus: Corpus, sources: Sources) -> List[Problem]:
         if entry_id not in corpus:
             problems.append(Problem(f"corpus/{folder}/{entry_id}.yml", entry_id, "(entry)", "missing"))
         elif corpus[entry_id].kind != kind:
-            problems.append(Problem(f"corpus/{folder}/{entry_id}.yml", entry_id, "kind", f"must be {kind.value}"))
+            problems.append(
+                Problem(f"corpus/{folder}/{entry_id}.yml", entry_id, "kind", f"must be {kind.value}")
+            )
     return problems

@@ -16,10 +16,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from knowledge.policy import Policy  # noqa: E402
-from tests.servers import Servers, start_servers  # noqa: E402
-from travelbot import runtime  # noqa: E402
-from travelbot.settings import ROOT  # noqa: E402
+from knowledge.policy import Policy
+from tests.servers import Servers, start_servers
+from travelbot import runtime
+from travelbot.settings import ROOT
 
 SHARED = ROOT.parent / "shared"
 

@@ -38,7 +38,9 @@ class Servers:
 
     def say(self, sender: str, message: str, channel: str = "rest") -> List[Dict[str, Any]]:
         reply = requests.post(
-            f"{self.rasa_url}/webhooks/{channel}/webhook", json={"sender": sender, "message": message}, timeout=60
+            f"{self.rasa_url}/webhooks/{channel}/webhook",
+            json={"sender": sender, "message": message},
+            timeout=60,
         )
         reply.raise_for_status()
         return list(reply.json())
@@ -88,24 +90,55 @@ def start_servers(workdir: Path) -> Iterator[Servers]:
     try:
         with actions_log.open("w") as alog, rasa_log.open("w") as rlog:
             actions = subprocess.Popen(
-                [str(BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(actions_port)],
-                cwd=ROOT, env=env, stdout=alog, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    str(BIN / "rasa"),
+                    "run",
+                    "actions",
+                    "--actions",
+                    "bot.actions",
+                    "--port",
+                    str(actions_port),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=alog,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             procs.append(actions)
             rasa = subprocess.Popen(
                 [
-                    str(BIN / "rasa"), "run", "--model", "models/traveler.tar.gz", "--enable-api",
-                    "--auth-token", token, "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
-                    "--interface", "127.0.0.1", "--port", str(rasa_port),
+                    str(BIN / "rasa"),
+                    "run",
+                    "--model",
+                    "models/traveler.tar.gz",
+                    "--enable-api",
+                    "--auth-token",
+                    token,
+                    "--credentials",
+                    "credentials.yml",
+                    "--endpoints",
+                    "endpoints.yml",
+                    "--interface",
+                    "127.0.0.1",
+                    "--port",
+                    str(rasa_port),
                 ],
-                cwd=ROOT, env=env, stdout=rlog, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=ROOT,
+                env=env,
+                stdout=rlog,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             procs.append(rasa)
             _wait(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
             _wait(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", rasa, rasa_log)
             yield Servers(
-                f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", token,
-                workdir / "handoffs.db", workdir,
+                f"http://127.0.0.1:{rasa_port}",
+                f"http://127.0.0.1:{actions_port}",
+                token,
+                workdir / "handoffs.db",
+                workdir,
             )
     finally:
         for proc in procs:

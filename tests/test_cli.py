@@ -24,7 +24,7 @@ def test_ask_json_contract() -> None:
     result = run("ask", "--json", "can i bring my power bank in checked luggage")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert FIELDS <= set(data)
+    assert set(data) >= FIELDS
     assert (data["decision"], data["entry_id"]) == ("answer", "power-banks")
     assert data["candidates"][0] == {"entry_id": "power-banks", "score": data["candidates"][0]["score"]}
     assert "carry-on" in data["answer"]
@@ -59,10 +59,12 @@ def test_cli_agrees_with_the_bot_on_the_dev_set(servers: Servers, dev_set_path: 
     cli = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(cli) == len(questions)
     disagreements: List[Dict[str, Any]] = []
-    for question, expected in zip(questions, cli):
+    for question, expected in zip(questions, cli, strict=True):
         reply = servers.say(f"agree-{uuid.uuid4().hex[:10]}", question)
         info = next(m["custom"] for m in reply if "custom" in m)
         got = (info["decision"], info.get("entry_id"))
         if got != (expected["decision"], expected["entry_id"]):
-            disagreements.append({"q": question, "bot": got, "cli": (expected["decision"], expected["entry_id"])})
+            disagreements.append(
+                {"q": question, "bot": got, "cli": (expected["decision"], expected["entry_id"])}
+            )
     assert disagreements == []

@@ -6,7 +6,10 @@ from travelbot.handoffs import Handoff, HandoffStore
 def test_handoff_survives_a_new_store_on_the_same_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.db'}"
     record = Handoff(
-        conversation_id="c1", channel="rest", reason="requested", last_message="agent please",
+        conversation_id="c1",
+        channel="rest",
+        reason="requested",
+        last_message="agent please",
         transcript=[{"role": "user", "text": "agent please", "time": 1.0}],
         candidates=[{"entry_id": "contact-human", "score": 0.5}],
     )

@@ -36,7 +36,9 @@ def test_clear_question_is_answered(policy: Policy) -> None:
     assert outcome.decision == Decision.ANSWER
     assert outcome.entry_id == "power-banks"
     assert outcome.candidates[0].entry_id == "power-banks"
-    assert [c.score for c in outcome.candidates] == sorted((c.score for c in outcome.candidates), reverse=True)
+    assert [c.score for c in outcome.candidates] == sorted(
+        (c.score for c in outcome.candidates), reverse=True
+    )
 
 
 def test_evasion_is_handed_off_urgently_even_about_a_known_item(policy: Policy) -> None:

@@ -86,8 +86,15 @@ def test_greeting_and_off_topic(servers: Servers) -> None:
 
 @pytest.mark.parametrize(
     "message",
-    ["", "   ", "🙂🙂🙂", "x" * 10_000, "<script>alert(1)</script> can i bring scissors",
-     "можно ли взять зарядку? power bank 可以吗", "\u0000\u0001 weird control chars"],
+    [
+        "",
+        "   ",
+        "🙂🙂🙂",
+        "x" * 10_000,
+        "<script>alert(1)</script> can i bring scissors",
+        "можно ли взять зарядку? power bank 可以吗",
+        "\u0000\u0001 weird control chars",
+    ],
 )
 def test_bad_messages_get_a_clear_reply(servers: Servers, message: str) -> None:
     reply = servers.say(sender(), message)
@@ -106,7 +113,9 @@ def test_bad_messages_get_a_clear_reply(servers: Servers, message: str) -> None:
         (b"\xff\xfe\x00", 400, "UTF-8"),
     ],
 )
-def test_malformed_requests_get_a_4xx_with_a_reason(servers: Servers, body: bytes, status: int, reason: str) -> None:
+def test_malformed_requests_get_a_4xx_with_a_reason(
+    servers: Servers, body: bytes, status: int, reason: str
+) -> None:
     reply = requests.post(f"{servers.rasa_url}/webhooks/rest/webhook", data=body, timeout=30)
     assert reply.status_code == status
     assert reason in reply.json()["error"]
@@ -118,6 +127,9 @@ def test_web_chat_page_is_served_without_external_assets(servers: Servers) -> No
     assert "http" not in page.text.split("<body>")[1]  # no CDN
     script = requests.get(f"{servers.rasa_url}/webhooks/webchat/static/chat.js", timeout=30)
     assert script.status_code == 200 and "textContent" in script.text
-    assert requests.get(f"{servers.rasa_url}/webhooks/webchat/static/..%2Fwebchat.py", timeout=30).status_code == 404
+    assert (
+        requests.get(f"{servers.rasa_url}/webhooks/webchat/static/..%2Fwebchat.py", timeout=30).status_code
+        == 404
+    )
     info = meta(servers.say(sender(), "can i bring my power bank", channel="webchat"))
     assert info["entry_id"] == "power-banks"

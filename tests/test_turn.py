@@ -28,7 +28,9 @@ def test_none_of_these_hands_off(policy: Policy) -> None:
 
 
 def test_a_new_question_replaces_pending_choices(policy: Policy) -> None:
-    turn = decide_turn(policy, Parse("can i bring a power bank in checked luggage", "ask_question", 0.9), CHOICES)
+    turn = decide_turn(
+        policy, Parse("can i bring a power bank in checked luggage", "ask_question", 0.9), CHOICES
+    )
     assert turn.outcome.entry_id == "power-banks"
 
 

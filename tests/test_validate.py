@@ -8,13 +8,17 @@ SOURCE = "Portable chargers or power banks containing a lithium ion battery must
 
 
 def entry(**changes: object) -> Entry:
-    fields = dict(
-        id="power-banks", kind="item", title="Power banks",
+    fields: dict = dict(
+        id="power-banks",
+        kind="item",
+        title="Power banks",
         phrasings=["can i bring my power bank", "anker in checked bag", "battery pack"],
         answer="Pack power banks in your carry-on bag. They are not allowed in checked bags.",
         answer_sms="Power banks go in your carry-on bag only.",
-        carry_on="allowed", checked="not-allowed",
-        source_url="https://www.tsa.gov/x", last_reviewed="2026-01-01",
+        carry_on="allowed",
+        checked="not-allowed",
+        source_url="https://www.tsa.gov/x",
+        last_reviewed="2026-01-01",
     )
     fields.update(changes)
     return Entry.parse_obj(fields)
@@ -46,9 +50,13 @@ def test_links_are_not_allowed_in_sms() -> None:
 
 
 def test_missing_items_and_topics_are_listed(tmp_path: Path) -> None:
-    sources = Sources(items=[{"name": "Power Banks", "description": SOURCE}, {"name": "Cheese (Creamy)",
-                                                                                "description": ""}],
-                      topic_ids=["real-id"])
+    sources = Sources(
+        items=[
+            {"name": "Power Banks", "description": SOURCE},
+            {"name": "Cheese (Creamy)", "description": ""},
+        ],
+        topic_ids=["real-id"],
+    )
     problems = validate(Corpus([entry()], tmp_path / "corpus"), sources)
     missing = sorted(p.entry_id for p in problems if p.message == "missing")
     assert missing == ["cheese-creamy", "real-id"]

@@ -29,7 +29,7 @@ class Asker:
         self.loop = asyncio.new_event_loop()
 
     @classmethod
-    def load(cls, model_file: Path = MODEL_FILE) -> "Asker":
+    def load(cls, model_file: Path = MODEL_FILE) -> Asker:
         if not model_file.exists():
             raise SystemExit(f"{model_file} not found: train the Rasa model first (make model)")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -81,7 +81,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         kb = load_or_build(settings().index_path(), progress=True, force=args.force)
     except CorpusError as exc:
         return _print_problems(exc.problems)
-    print(f"index ready: {len(kb.corpus)} entries, {len(kb.index.row_entry)} phrasings ({kb.fingerprint[:12]})")
+    print(
+        f"index ready: {len(kb.corpus)} entries, {len(kb.index.row_entry)} phrasings ({kb.fingerprint[:12]})"
+    )
     return 0
 
 

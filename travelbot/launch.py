@@ -43,7 +43,7 @@ def commands(token: str) -> Dict[str, str]:
     return {
         "actions": f"TRAVELBOT_WARMUP=1 {bin_dir}/rasa run actions --actions bot.actions "
         f"--port {server.actions_port}",
-        "rasa": f"{bin_dir}/rasa run --model models/traveler.tar.gz --enable-api --auth-token \"$RASA_TOKEN\" "
+        "rasa": f'{bin_dir}/rasa run --model models/traveler.tar.gz --enable-api --auth-token "$RASA_TOKEN" '
         f"--credentials credentials.yml --endpoints endpoints.yml "
         f"--interface {server.host} --port {server.rasa_port}",
         "ready": f"{sys.executable} -m travelbot.ready",

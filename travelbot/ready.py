@@ -33,7 +33,7 @@ def main() -> int:
         time.sleep(0.5)
     print(f"traveler-chatbot is ready after {time.monotonic() - started:.1f} s")
     print(f"  web chat:      {base}/webhooks/webchat/chat")
-    print(f"  REST channel:  POST {base}/webhooks/rest/webhook  {{\"sender\": \"...\", \"message\": \"...\"}}")
+    print(f'  REST channel:  POST {base}/webhooks/rest/webhook  {{"sender": "...", "message": "..."}}')
     print("  Ctrl-C stops everything.", flush=True)
     signal.pause()  # honcho stops every process when one exits: stay until Ctrl-C
     return 0

@@ -33,20 +33,20 @@ class _Strict(BaseModel):
 class RetrievalSettings(_Strict):
     """Thresholds of the decision policy (cosine similarities and probabilities)."""
 
-    top_k: int = Field(40, ge=5, le=500)
-    answer_min: float = Field(0.62, ge=0, le=1)
-    answer_margin: float = Field(0.04, ge=0, le=1)
-    answer_sure: float = Field(0.80, ge=0, le=1)
-    trust_match_above: float = Field(0.78, ge=0, le=1)
-    clarify_min: float = Field(0.50, ge=0, le=1)
-    clarify_window: float = Field(0.06, ge=0, le=1)
-    handoff_min: float = Field(0.40, ge=0, le=1)
-    scope_min: float = Field(0.50, ge=0, le=1)
-    sensitive_min: float = Field(0.50, ge=0, le=1)
-    personal_min: float = Field(0.60, ge=0, le=1)
-    max_choices: int = Field(3, ge=2, le=5)
-    title_weight: float = Field(0.15, ge=0, le=1)
-    rerank_depth: int = Field(15, ge=1, le=100)
+    top_k: int = Field(default=40, ge=5, le=500)
+    answer_min: float = Field(default=0.62, ge=0, le=1)
+    answer_margin: float = Field(default=0.04, ge=0, le=1)
+    answer_sure: float = Field(default=0.80, ge=0, le=1)
+    trust_match_above: float = Field(default=0.78, ge=0, le=1)
+    clarify_min: float = Field(default=0.50, ge=0, le=1)
+    clarify_window: float = Field(default=0.06, ge=0, le=1)
+    handoff_min: float = Field(default=0.40, ge=0, le=1)
+    scope_min: float = Field(default=0.50, ge=0, le=1)
+    sensitive_min: float = Field(default=0.50, ge=0, le=1)
+    personal_min: float = Field(default=0.60, ge=0, le=1)
+    max_choices: int = Field(default=3, ge=2, le=5)
+    title_weight: float = Field(default=0.15, ge=0, le=1)
+    rerank_depth: int = Field(default=15, ge=1, le=100)
 
     @root_validator(skip_on_failure=True)
     def _ordered(cls, values: dict) -> dict:
@@ -83,7 +83,7 @@ class AgentHours(_Strict):
 class StorageSettings(_Strict):
     """Where our own records (handoffs) live; the tracker store follows the same switch."""
 
-    backend: str = Field("sqlite", regex="^(sqlite|postgresql)$")
+    backend: str = Field(default="sqlite", regex="^(sqlite|postgresql)$")
     sqlite_path: Path = Path("var/travelbot.db")
     postgres_url_env: str = "TRAVELBOT_DATABASE_URL"
 
@@ -100,8 +100,8 @@ class StorageSettings(_Strict):
 
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
-    rasa_port: int = Field(5005, ge=1, le=65535)
-    actions_port: int = Field(5055, ge=1, le=65535)
+    rasa_port: int = Field(default=5005, ge=1, le=65535)
+    actions_port: int = Field(default=5055, ge=1, le=65535)
     tracker_db: Path = Path("var/tracker.db")
 
 

@@ -8,7 +8,7 @@ decline, or a handoff that is recorded and pauses the conversation.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
@@ -28,7 +28,9 @@ SMS_CHANNELS = {"twilio_sms", "twilio_whatsapp", "twilio", "whatsapp"}
 def parse_of(tracker: Tracker) -> Parse:
     message = tracker.latest_message or {}
     intent = message.get("intent") or {}
-    chosen = next((e.get("value") for e in message.get("entities", []) if e.get("entity") == "entry_id"), None)
+    chosen = next(
+        (e.get("value") for e in message.get("entities", []) if e.get("entity") == "entry_id"), None
+    )
     return Parse(
         text=message.get("text") or "",
         intent=intent.get("name") or "",
@@ -55,11 +57,11 @@ def entry_meta(entry: Entry) -> Dict[str, Any]:
 
 
 class ActionRespond(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_respond"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         policy = runtime.policy()
         channel = tracker.get_latest_input_channel() or "rest"
