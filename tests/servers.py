@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,9 @@ from typing import Any, Dict, Iterator, List
 import requests
 import yaml
 
-from travelbot.settings import ROOT
+from travelbot import launch
+from travelbot.settings import ROOT, load_settings
 
-BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 240
 
 
@@ -79,7 +78,7 @@ def start_servers(workdir: Path) -> Iterator[Servers]:
         TRAVELBOT_CONFIG=str(config_file),
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{actions_port}/webhook",
         TRACKER_DB=str(workdir / "tracker.db"),
-        TRAVELBOT_WARMUP="1",
+        RASA_TOKEN=token,
         HF_HUB_OFFLINE="1",
         TF_CPP_MIN_LOG_LEVEL="3",
         RASA_TELEMETRY_ENABLED="false",
@@ -87,50 +86,22 @@ def start_servers(workdir: Path) -> Iterator[Servers]:
     )
     actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
     procs = []
+    commands = launch.commands(load_settings(config_file))
     try:
         with actions_log.open("w") as alog, rasa_log.open("w") as rlog:
-            actions = subprocess.Popen(
-                [
-                    str(BIN / "rasa"),
-                    "run",
-                    "actions",
-                    "--actions",
-                    "bot.actions",
-                    "--port",
-                    str(actions_port),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=alog,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            procs.append(actions)
-            rasa = subprocess.Popen(
-                [
-                    str(BIN / "rasa"),
-                    "run",
-                    "--model",
-                    "models/traveler.tar.gz",
-                    "--enable-api",
-                    "--auth-token",
-                    token,
-                    "--credentials",
-                    "credentials.yml",
-                    "--endpoints",
-                    "endpoints.yml",
-                    "--interface",
-                    "127.0.0.1",
-                    "--port",
-                    str(rasa_port),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=rlog,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            procs.append(rasa)
+            for name, log in (("actions", alog), ("rasa", rlog)):
+                procs.append(
+                    subprocess.Popen(
+                        commands[name],
+                        shell=True,
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            actions, rasa = procs
             _wait(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
             _wait(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", rasa, rasa_log)
             yield Servers(

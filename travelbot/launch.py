@@ -13,7 +13,7 @@ from typing import Dict
 
 from honcho.manager import Manager
 
-from travelbot.settings import ROOT, ConfigError, load_settings
+from travelbot.settings import ROOT, ConfigError, Settings, load_settings
 
 
 def _environment(token: str) -> Dict[str, str]:
@@ -36,8 +36,8 @@ def _environment(token: str) -> Dict[str, str]:
     return env
 
 
-def commands(token: str) -> Dict[str, str]:
-    config = load_settings()
+def commands(config: Settings) -> Dict[str, str]:
+    """The server command lines (the Rasa token comes from $RASA_TOKEN)."""
     server = config.server
     bin_dir = os.path.dirname(sys.executable)
     return {
@@ -52,7 +52,7 @@ def commands(token: str) -> Dict[str, str]:
 
 def main() -> int:
     try:
-        load_settings()
+        config = load_settings()
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
@@ -61,7 +61,7 @@ def main() -> int:
         print("RASA_TOKEN not set: using a random token for this run (set RASA_TOKEN to choose one)")
     env = _environment(token)
     manager = Manager()
-    for name, cmd in commands(token).items():
+    for name, cmd in commands(config).items():
         manager.add_process(name, cmd, env=env, cwd=str(ROOT))
     manager.loop()
     return int(manager.returncode or 0)
