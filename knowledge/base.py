@@ -101,16 +101,6 @@ def _load_saved(directory: Path, fingerprint: str) -> Optional[Tuple[EntryIndex,
         return None
 
 
-def is_current(directory: Path, corpus: Optional[Corpus] = None, embedder: Optional[Embedder] = None) -> bool:
-    corpus = corpus or load_corpus()
-    embedder = embedder or Embedder()
-    meta = directory / "meta.json"
-    if not meta.exists():
-        return False
-    want = _fingerprint(corpus, labelled_examples(), embedder)
-    return bool(json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == want)
-
-
 def load_or_build(
     directory: Path,
     corpus: Optional[Corpus] = None,

@@ -64,48 +64,8 @@ def looks_sensitive(text: str) -> bool:
 
 
 _STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "with",
-        "my",
-        "i",
-        "can",
-        "is",
-        "it",
-        "do",
-        "does",
-        "be",
-        "and",
-        "or",
-        "at",
-        "by",
-        "from",
-        "ok",
-        "your",
-        "you",
-        "me",
-        "we",
-        "are",
-        "bring",
-        "pack",
-        "carry",
-        "checked",
-        "bag",
-        "bags",
-        "plane",
-        "flight",
-        "tsa",
-        "security",
-        "through",
-        "thru",
-    ]
+    "a an the of to in on for with my i can is it do does be and or at by from ok your you me we are "
+    "bring pack carry checked bag bags plane flight tsa security through thru".split()
 )
 
 
@@ -144,7 +104,10 @@ class Outcome:
     scope: Dict[str, float] = field(default_factory=dict)
     urgent: bool = False
 
-    def to_json(self) -> dict:
+    def candidate_list(self) -> List[Dict[str, object]]:
+        return [{"entry_id": c.entry_id, "score": round(c.score, 4)} for c in self.candidates]
+
+    def to_json(self) -> Dict[str, object]:
         return {
             "decision": self.decision.value,
             "reason": self.reason,
@@ -152,7 +115,7 @@ class Outcome:
             "score": round(self.score, 4),
             "choices": self.choices,
             "urgent": self.urgent,
-            "candidates": [{"entry_id": c.entry_id, "score": round(c.score, 4)} for c in self.candidates],
+            "candidates": self.candidate_list(),
         }
 
 

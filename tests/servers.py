@@ -69,24 +69,20 @@ def start_servers(workdir: Path) -> Iterator[Servers]:
     rasa_port, actions_port = free_port(), free_port()
     config = yaml.safe_load((ROOT / "travelbot.yml").read_text())
     config["storage"] = {"backend": "sqlite", "sqlite_path": str(workdir / "handoffs.db")}
-    config["server"] = {"host": "127.0.0.1", "rasa_port": rasa_port, "actions_port": actions_port}
+    config["server"] = {
+        "host": "127.0.0.1",
+        "rasa_port": rasa_port,
+        "actions_port": actions_port,
+        "tracker_db": str(workdir / "tracker.db"),
+    }
     config_file = workdir / "travelbot.yml"
     config_file.write_text(yaml.safe_dump(config))
     token = "test-token"
-    env = dict(
-        os.environ,
-        TRAVELBOT_CONFIG=str(config_file),
-        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{actions_port}/webhook",
-        TRACKER_DB=str(workdir / "tracker.db"),
-        RASA_TOKEN=token,
-        HF_HUB_OFFLINE="1",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        RASA_TELEMETRY_ENABLED="false",
-        SQLALCHEMY_SILENCE_UBER_WARNING="1",
-    )
+    settings = load_settings(config_file)
+    env = dict(launch.environment(settings, token), TRAVELBOT_CONFIG=str(config_file))
     actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
     procs = []
-    commands = launch.commands(load_settings(config_file))
+    commands = launch.commands(settings)
     try:
         with actions_log.open("w") as alog, rasa_log.open("w") as rlog:
             for name, log in (("actions", alog), ("rasa", rlog)):

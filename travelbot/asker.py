@@ -65,16 +65,7 @@ class Asker:
             text = response_text(turn.response or "utter_no_match")
             if turn.choices:
                 text += "".join(f"\n{i}. {corpus[c].title}" for i, c in enumerate(turn.choices, 1))
-        return {
-            "decision": turn.decision.value,
-            "entry_id": outcome.entry_id,
-            "score": round(outcome.score, 4),
-            "answer": text,
-            "candidates": [{"entry_id": c.entry_id, "score": round(c.score, 4)} for c in outcome.candidates],
-            "reason": outcome.reason,
-            "choices": turn.choices,
-            "urgent": outcome.urgent,
-        }
+        return {**outcome.to_json(), "answer": text}
 
     def human_readable(self, result: Dict[str, Any]) -> str:
         head = f"[{result['decision']}"

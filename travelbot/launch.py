@@ -16,8 +16,8 @@ from honcho.manager import Manager
 from travelbot.settings import ROOT, ConfigError, Settings, load_settings
 
 
-def _environment(token: str) -> Dict[str, str]:
-    config = load_settings()
+def environment(config: Settings, token: str) -> Dict[str, str]:
+    """Process environment for the servers: endpoints, offline model loading, the token."""
     tracker_db = config.server.tracker_db
     tracker_db = tracker_db if tracker_db.is_absolute() else ROOT / tracker_db
     tracker_db.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def main() -> int:
     token = os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
     if "RASA_TOKEN" not in os.environ:
         print("RASA_TOKEN not set: using a random token for this run (set RASA_TOKEN to choose one)")
-    env = _environment(token)
+    env = environment(config, token)
     manager = Manager()
     for name, cmd in commands(config).items():
         manager.add_process(name, cmd, env=env, cwd=str(ROOT))

@@ -65,7 +65,8 @@ class ActionRespond(Action):
     ) -> List[EventType]:
         policy = runtime.policy()
         channel = tracker.get_latest_input_channel() or "rest"
-        turn = decide_turn(policy, parse_of(tracker), tracker.get_slot("choices") or [])
+        parse = parse_of(tracker)
+        turn = decide_turn(policy, parse, tracker.get_slot("choices") or [])
         meta: Dict[str, Any] = {"decision": turn.decision.value, "reason": turn.outcome.reason}
         events: List[EventType] = [SlotSet("choices", turn.choices or None)]
 
@@ -82,7 +83,7 @@ class ActionRespond(Action):
             meta["choices"] = [entry_meta(corpus[c]) for c in turn.choices]
             dispatcher.utter_message(response="utter_clarify", buttons=buttons, json_message=meta)
         elif turn.decision == Decision.HANDOFF:
-            events.extend(self._hand_off(dispatcher, tracker, turn, channel, meta))
+            events.extend(self._hand_off(dispatcher, tracker, turn, parse.text, channel, meta))
         else:
             dispatcher.utter_message(response=turn.response or "utter_no_match", json_message=meta)
         return events
@@ -92,6 +93,7 @@ class ActionRespond(Action):
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
         turn: Turn,
+        text: str,
         channel: str,
         meta: Dict[str, Any],
     ) -> List[EventType]:
@@ -101,9 +103,9 @@ class ActionRespond(Action):
             channel=channel,
             reason=outcome.reason,
             urgent=outcome.urgent,
-            last_message=parse_of(tracker).text,
+            last_message=text,
             transcript=transcript_of(tracker),
-            candidates=[{"entry_id": c.entry_id, "score": round(c.score, 4)} for c in outcome.candidates],
+            candidates=outcome.candidate_list(),
         )
         handoff_id: Optional[int] = runtime.handoff_store().record(record)
         logger.info("handoff %s for %s (%s)", handoff_id, tracker.sender_id, outcome.reason)
