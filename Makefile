@@ -13,6 +13,8 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
+# Import this checkout's code (also in a git worktree sharing the venv).
+export PYTHONPATH := $(CURDIR)
 
 # Rasa 3.6 needs Python 3.10. Use python3.10 from PATH when it runs, else a pyenv 3.10.
 PYTHON310 ?= $(shell python3.10 -c 'import sys' >/dev/null 2>&1 && echo python3.10 || \
@@ -69,3 +71,22 @@ bench: index $(MODEL)
 
 clean:
 	rm -rf var models .pytest_cache .mypy_cache .ruff_cache
+
+# --- Browser tests (tests/test_webchat_browser.py): Debian's Chromium driven by Playwright, and
+# axe-core from npm. Playwright never downloads a browser here: the tests launch /usr/bin/chromium.
+CHROMIUM := /usr/bin/chromium
+AXE      := tests/browser/node_modules/axe-core/axe.min.js
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: browser-deps
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
+browser-deps: $(CHROMIUM) $(AXE)
+
+test: browser-deps
