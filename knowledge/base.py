@@ -1,9 +1,10 @@
 """The built knowledge base: corpus + vector index + scope classifier.
 
-Building embeds a few thousand sentences (tens of seconds on two cores), so the
-result is saved under ``index_dir`` with a fingerprint of everything it was
-built from (corpus content, scope examples, model weights, format). It is
-rebuilt only when that fingerprint changes.
+Building embeds about 15,000 sentences (a minute or two on two cores; texts
+embedded before come from an embedding cache), so the result is saved under
+``index_dir`` with a fingerprint of everything it was built from (corpus
+content, scope examples, model weights, format). It is rebuilt only when that
+fingerprint changes.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from tqdm import tqdm
 
 from knowledge.corpus import Corpus, load_corpus
 from knowledge.embedder import Embedder
+from knowledge.embedding_cache import EmbeddingCache
 from knowledge.index import EntryIndex
 from knowledge.scope import SCREENING, ScopeClassifier, labelled_examples, training_fingerprint
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 BATCH = 64
 
 
@@ -57,16 +59,26 @@ def _encode_with_progress(embedder: Embedder, texts: List[str], label: str, prog
     return np.vstack(chunks) if chunks else np.zeros((0, embedder.dimension), dtype=np.float32)
 
 
-def build(corpus: Corpus, embedder: Embedder, progress: bool = True) -> Tuple[EntryIndex, ScopeClassifier]:
-    texts, owners = EntryIndex.rows_for(corpus)
-    vectors = _encode_with_progress(embedder, texts, "Embedding FAQ phrasings", progress)
+def build(
+    corpus: Corpus, embedder: Embedder, progress: bool = True, cache: Optional[EmbeddingCache] = None
+) -> Tuple[EntryIndex, ScopeClassifier]:
+    cache = cache or EmbeddingCache(None, embedder.fingerprint())
+    texts, owners, questions = EntryIndex.rows_for(corpus)
+    vectors = cache.encode(
+        texts, lambda todo: _encode_with_progress(embedder, todo, "Embedding FAQ phrasings", progress)
+    )
     index = EntryIndex(vectors, owners)
     pairs = labelled_examples()
-    other_vectors = _encode_with_progress(
-        embedder, [t for t, _ in pairs], "Embedding scope examples", progress
+    scope_texts = [t for t, _ in pairs]
+    other_vectors = cache.encode(
+        scope_texts, lambda todo: _encode_with_progress(embedder, todo, "Embedding scope examples", progress)
     )
-    labels = [SCREENING] * len(texts) + [label for _, label in pairs]
-    scope = ScopeClassifier.train(np.vstack([vectors, other_vectors]), labels)
+    cache.save(texts + scope_texts)
+    # The screening class learns from the questions only: thousands of bare
+    # brand names would outweigh them and make real questions look off-topic.
+    screening = vectors[np.array(questions, dtype=bool)]
+    labels = [SCREENING] * len(screening) + [label for _, label in pairs]
+    scope = ScopeClassifier.train(np.vstack([screening, other_vectors]), labels)
     return index, scope
 
 
@@ -116,7 +128,9 @@ def load_or_build(
     if saved is None:
         started = time.monotonic()
         logger.info("building the index for %d entries", len(corpus))
-        saved = build(corpus, embedder, progress)
+        cache_file = directory.with_name(directory.name + "-embeddings.npz")
+        cache = EmbeddingCache(cache_file, embedder.fingerprint())
+        saved = build(corpus, embedder, progress, cache)
         _save(directory, fingerprint, *saved)
         logger.info("index built in %.1f s", time.monotonic() - started)
     index, scope = saved

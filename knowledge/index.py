@@ -1,4 +1,4 @@
-"""FAISS index over every entry's title and example phrasings.
+"""FAISS index over every entry's title, example phrasings and aliases.
 
 Each entry contributes several rows (its title and each phrasing); a search
 returns entries scored by their best-matching row.
@@ -16,11 +16,23 @@ from knowledge.corpus import Corpus
 from knowledge.schema import Entry, Kind
 
 
-def entry_texts(entry: Entry) -> List[str]:
-    """The texts a traveler's question is compared with for one entry."""
+def question_texts(entry: Entry) -> List[str]:
+    """The entry's title and the questions travelers ask about it (also the scope classifier's examples)."""
     texts = [entry.title, *entry.phrasings]
     if entry.kind == Kind.ITEM:
         texts.append(f"Can I bring {entry.title.lower()} on a plane?")
+    return texts
+
+
+def entry_texts(entry: Entry) -> List[str]:
+    """Every text a traveler's question is compared with for one entry: questions first, then aliases.
+
+    An alias is indexed alone and, for items, inside the same question a
+    traveler would ask ("Can I bring Raid on a plane?").
+    """
+    texts = question_texts(entry) + list(entry.aliases)
+    if entry.kind == Kind.ITEM:
+        texts.extend(f"Can I bring {alias.lower()} on a plane?" for alias in entry.aliases)
     return texts
 
 
@@ -42,14 +54,18 @@ class EntryIndex:
         self.faiss.add(self.vectors)
 
     @staticmethod
-    def rows_for(corpus: Corpus) -> Tuple[List[str], List[str]]:
+    def rows_for(corpus: Corpus) -> Tuple[List[str], List[str], List[bool]]:
+        """Texts to index, the entry owning each, and whether each is a question (not a bare alias)."""
         texts: List[str] = []
         owners: List[str] = []
+        questions: List[bool] = []
         for entry in corpus:
-            for text in entry_texts(entry):
+            asked = question_texts(entry)
+            for number, text in enumerate(entry_texts(entry)):
                 texts.append(text)
                 owners.append(entry.id)
-        return texts, owners
+                questions.append(number < len(asked))
+        return texts, owners, questions
 
     def search(self, query: np.ndarray, k: int = 40) -> List[Candidate]:
         """Entries by best row score, best first."""

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 
 from knowledge.base import KnowledgeBase
 from knowledge.index import Candidate
+from knowledge.lexical import LexicalScorer
 from knowledge.scope import OTHER_AGENCY, PERSONAL_CASE, SCREENING, SENSITIVE
 from travelbot.settings import RetrievalSettings
 
@@ -63,34 +64,6 @@ def looks_sensitive(text: str) -> bool:
     return bool(_SENSITIVE_RE.search(text))
 
 
-_STOPWORDS = frozenset(
-    "a an the of to in on for with my i can is it do does be and or at by from ok your you me we are "
-    "bring pack carry checked bag bags plane flight tsa security through thru".split()
-)
-
-
-def content_words(text: str) -> frozenset:
-    """Lower-cased words without stopwords or a plural 's'."""
-    return frozenset(w.rstrip("s") for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS)
-
-
-def rerank(kb: KnowledgeBase, text: str, candidates: List[Candidate], weight: float) -> List[Candidate]:
-    """Add a bonus for the share of an entry's title words the traveler used.
-
-    Sentence embeddings blur the one word that separates neighbours ("wet" vs
-    "solid" pet food, "cordless" vs "with cord"); the title says it exactly.
-    """
-    if weight <= 0:
-        return candidates
-    asked = content_words(text)
-    rescored = []
-    for c in candidates:
-        title = content_words(kb.corpus[c.entry_id].title)
-        share = len(asked & title) / len(title) if title else 0.0
-        rescored.append(Candidate(c.entry_id, c.score + weight * share))
-    return sorted(rescored, key=lambda c: -c.score)
-
-
 @dataclass
 class Outcome:
     """What the retrieval layer decided for one message, and why."""
@@ -123,13 +96,15 @@ class Policy:
     def __init__(self, kb: KnowledgeBase, settings: RetrievalSettings):
         self.kb = kb
         self.settings = settings
+        self.lexical = LexicalScorer(kb.corpus)
 
     def decide(self, text: str) -> Outcome:
         s = self.settings
         vector = self.kb.embedder.encode_one(text)
         probs = self.kb.scope.probabilities(vector)
         found = self.kb.index.search(vector, s.top_k)[: s.rerank_depth]
-        candidates = rerank(self.kb, text, found, s.title_weight)[: max(5, s.max_choices)]
+        reranked = self.lexical.rerank(text, found, s.title_weight, s.vocabulary_weight)
+        candidates = reranked[: max(5, s.max_choices)]
         top = candidates[0] if candidates else Candidate("", 0.0)
 
         def outcome(decision: Decision, reason: str, **kw: object) -> Outcome:

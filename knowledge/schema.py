@@ -55,6 +55,8 @@ class Entry(BaseModel):
     kind: Kind
     title: str = Field(..., min_length=2, max_length=120)
     phrasings: List[str] = Field(..., min_items=3, max_items=8)
+    # Other names travelers use for the thing: brand names, slang, misspellings.
+    aliases: List[str] = Field(default_factory=list, max_items=15)
     answer: str = Field(..., min_length=20)
     answer_sms: str = Field(..., min_length=10, max_length=SMS_MAX_CHARS)
     carry_on: Optional[Status] = None
@@ -79,6 +81,12 @@ class Entry(BaseModel):
     def _phrasing_not_blank(cls, value: str) -> str:
         if len(value.strip()) < 3:
             raise ValueError("each phrasing needs at least 3 characters")
+        return value
+
+    @validator("aliases", each_item=True)
+    def _alias_is_a_name(cls, value: str) -> str:
+        if not 2 <= len(value.strip()) <= 40:
+            raise ValueError("each alias is a short name of 2 to 40 characters")
         return value
 
     @validator("source_url")

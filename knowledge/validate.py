@@ -85,6 +85,20 @@ def check_entry(entry: Entry, where: str, source_runs: Set[str]) -> List[Problem
     return problems
 
 
+def shared_aliases(corpus: Corpus) -> List[Problem]:
+    """An alias names one thing: the same alias on two entries makes the answer a coin toss."""
+    owner: dict = {}
+    problems: List[Problem] = []
+    for entry in corpus:
+        for alias in entry.aliases:
+            key = " ".join(alias.lower().split())
+            first = owner.setdefault(key, entry.id)
+            if first != entry.id:
+                where = str(corpus.path_of(entry).relative_to(corpus.root.parent))
+                problems.append(Problem(where, entry.id, "aliases", f"{alias!r} is also an alias of {first}"))
+    return problems
+
+
 def validate(corpus: Corpus, sources: Sources) -> List[Problem]:
     """Every problem in the corpus; an empty list means it may be published."""
     problems: List[Problem] = []
@@ -92,6 +106,7 @@ def validate(corpus: Corpus, sources: Sources) -> List[Problem]:
     for entry in corpus:
         where = str(corpus.path_of(entry).relative_to(corpus.root.parent))
         problems.extend(check_entry(entry, where, source_runs))
+    problems.extend(shared_aliases(corpus))
     expected = {**{i: Kind.ITEM for i in sources.item_ids()}, **{t: Kind.TOPIC for t in sources.topic_ids}}
     for entry_id, kind in sorted(expected.items()):
         folder = "items" if kind == Kind.ITEM else "topics"

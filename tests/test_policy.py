@@ -2,7 +2,8 @@
 
 import pytest
 
-from knowledge.policy import Decision, Policy, content_words, looks_sensitive
+from knowledge.lexical import content_words
+from knowledge.policy import Decision, Policy, looks_sensitive
 
 
 @pytest.mark.parametrize(

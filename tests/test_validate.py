@@ -65,3 +65,11 @@ def test_missing_items_and_topics_are_listed(tmp_path: Path) -> None:
 def test_the_shipped_corpus_is_valid() -> None:
     problems = validate(load_corpus(), Sources.load())
     assert problems == [], "\n".join(map(str, problems[:20]))
+
+
+def test_an_alias_claimed_by_two_entries_is_reported(tmp_path: Path) -> None:
+    first = entry(aliases=["Anker", "battery brick"])
+    second = entry(id="phone-chargers", title="Phone chargers", aliases=["anker "])
+    problems = validate(Corpus([first, second], tmp_path / "corpus"), Sources(items=[], topic_ids=[]))
+    assert [(p.entry_id, p.field) for p in problems] == [("phone-chargers", "aliases")]
+    assert "also an alias of power-banks" in problems[0].message

@@ -45,6 +45,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_tsa(args: argparse.Namespace) -> int:
+    from knowledge.importer import ExportFormatError, import_export
+
+    try:
+        report, _ = import_export(Path(args.file))
+    except ExportFormatError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    if report.added:
+        print("run `travelbot validate` to see the entries still to write", file=sys.stderr)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     try:
         corpus = load_corpus()
@@ -135,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("nlu-data", help="write Rasa ask_question examples generated from the corpus")
     p.add_argument("--out", required=True, help="YAML file to write")
     p.set_defaults(func=cmd_nlu_data)
+
+    p = sub.add_parser(
+        "import-tsa", help="take a newer TSA export: report changes, mark affected entries for review"
+    )
+    p.add_argument("file", help="the new export (same format as knowledge/sources/tsa-what-can-i-bring.json)")
+    p.set_defaults(func=cmd_import_tsa)
 
     p = sub.add_parser("list", help="list every corpus entry")
     p.add_argument("--json", action="store_true", help="one JSON array")

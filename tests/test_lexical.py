@@ -1,0 +1,54 @@
+from pathlib import Path
+
+from knowledge.corpus import Corpus
+from knowledge.index import Candidate, entry_texts, question_texts
+from knowledge.lexical import LexicalScorer
+from knowledge.schema import Entry
+
+
+def item(entry_id: str, title: str, phrasings: list, aliases: list) -> Entry:
+    return Entry.parse_obj(
+        dict(
+            id=entry_id,
+            kind="item",
+            title=title,
+            phrasings=phrasings,
+            aliases=aliases,
+            answer="Yes, you may pack it in either bag.",
+            answer_sms="Yes, in either bag.",
+            carry_on="allowed",
+            checked="allowed",
+            source_url="https://www.tsa.gov/x",
+            last_reviewed="2026-01-01",
+        )
+    )
+
+
+WET = item(
+    "pet-food-wet", "Wet pet food", ["canned dog food", "wet cat food pouch", "wet food"], ["Fancy Feast"]
+)
+DRY = item("pet-food-solid", "Dry pet food", ["dry dog food", "bag of kibble", "dog treats"], ["kibble"])
+
+
+def test_the_word_that_tells_neighbours_apart_wins(tmp_path: Path) -> None:
+    scorer = LexicalScorer(Corpus([WET, DRY], tmp_path))
+    # The embedding prefers the wrong neighbour by a little; the rare word "wet" decides.
+    blurred = [Candidate("pet-food-solid", 0.90), Candidate("pet-food-wet", 0.88)]
+    ranked = scorer.rerank("can of wet cat food in my carry on?", blurred, 0.05, 0.25)
+    assert [c.entry_id for c in ranked] == ["pet-food-wet", "pet-food-solid"]
+    # With no word evidence the order is the embedding's.
+    assert scorer.rerank("something else entirely", blurred, 0.05, 0.25)[0].entry_id == "pet-food-solid"
+
+
+def test_rare_words_weigh_more_than_common_ones(tmp_path: Path) -> None:
+    scorer = LexicalScorer(Corpus([WET, DRY], tmp_path))
+    assert scorer.idf["kibble"] > scorer.idf["food"]
+    assert scorer.vocabulary_share(frozenset({"kibble"}), "pet-food-solid") == 1.0
+    assert scorer.vocabulary_share(frozenset({"kibble"}), "pet-food-wet") == 0.0
+
+
+def test_aliases_are_indexed_but_only_questions_teach_the_scope_classifier() -> None:
+    texts = entry_texts(DRY)
+    assert "kibble" in texts and "Can I bring kibble on a plane?" in texts
+    assert "kibble" not in question_texts(DRY)
+    assert texts[: len(question_texts(DRY))] == question_texts(DRY)
