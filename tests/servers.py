@@ -10,7 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import requests
 import yaml
@@ -65,7 +65,8 @@ def _wait(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def start_servers(workdir: Path) -> Iterator[Servers]:
+def start_servers(workdir: Path, extra_env: Optional[Dict[str, str]] = None) -> Iterator[Servers]:
+    """Both servers on free ports; ``extra_env`` adds variables (e.g. a channel's TWILIO_*)."""
     rasa_port, actions_port = free_port(), free_port()
     config = yaml.safe_load((ROOT / "travelbot.yml").read_text())
     config["storage"] = {"backend": "sqlite", "sqlite_path": str(workdir / "handoffs.db")}
@@ -79,7 +80,7 @@ def start_servers(workdir: Path) -> Iterator[Servers]:
     config_file.write_text(yaml.safe_dump(config))
     token = "test-token"
     settings = load_settings(config_file)
-    env = dict(launch.environment(settings, token), TRAVELBOT_CONFIG=str(config_file))
+    env = dict(launch.environment(settings, token), TRAVELBOT_CONFIG=str(config_file), **(extra_env or {}))
     actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
     procs = []
     commands = launch.commands(settings)
