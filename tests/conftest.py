@@ -7,9 +7,12 @@ server, started on free ports with a throw-away SQLite tracker and handoff db.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -22,6 +25,8 @@ from travelbot import runtime
 from travelbot.settings import ROOT
 
 SHARED = ROOT.parent / "shared"
+# Short, vague questions; the clarify_question fixture takes the first the bot answers with a choice.
+AMBIGUOUS = ["deodorant", "batteries", "knife", "cream", "spray", "tools", "liquids", "food", "medicine"]
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +49,25 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     workdir = tmp_path_factory.mktemp("servers")
     with start_servers(workdir) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def clarify_question() -> Dict[str, Any]:
+    """The first candidate that `travelbot ask` (same decision as the bot) answers with a choice."""
+    travelbot = Path(sys.executable).parent / "travelbot"
+    done = subprocess.run(
+        [str(travelbot), "ask", "--json"],
+        input="\n".join(AMBIGUOUS) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == len(AMBIGUOUS), done.stdout
+    for question, result in zip(AMBIGUOUS, results, strict=True):
+        if result["decision"] == "clarify":
+            return {"question": question, **result}
+    pytest.fail(f"none of {AMBIGUOUS} is answered with a clarify any more: pick new candidates")

@@ -68,7 +68,8 @@ def test_remarking_replaces_the_old_note(workspace):
     import_export(newer, current=current, corpus_dir=corpus)
     text = (corpus / "items" / "aerosol-insecticide.yml").read_text()
     assert text.count("needs_review:") == 1 and text.count("review_note:") == 1
-    assert "checked now 'No'" in read_entry(corpus / "items" / "aerosol-insecticide.yml", corpus).review_note
+    note = read_entry(corpus / "items" / "aerosol-insecticide.yml", corpus).review_note
+    assert note is not None and "checked now 'No'" in note
 
 
 def test_a_file_in_the_wrong_format_is_refused(workspace):

@@ -36,22 +36,19 @@ def test_answer_carries_its_source(servers: Servers) -> None:
     assert "carry-on" in texts(reply)
 
 
-def test_clarify_then_choose_by_button_payload(servers: Servers) -> None:
+def test_clarify_then_choose_by_button_payload(servers: Servers, clarify_question: Dict[str, Any]) -> None:
     who = sender()
-    info = meta(servers.say(who, "deodorant"))
-    if info["decision"] == "answer":
-        pytest.skip("the corpus answers this directly now; clarify is covered in test_turn")
+    info = meta(servers.say(who, clarify_question["question"]))
     assert info["decision"] == "clarify"
+    assert [c["entry_id"] for c in info["choices"]] == clarify_question["choices"]
     first = info["choices"][0]["entry_id"]
     chosen = meta(servers.say(who, f'/choose{{"entry_id":"{first}"}}'))
     assert (chosen["decision"], chosen["entry_id"]) == ("answer", first)
 
 
-def test_clarify_then_choose_by_number(servers: Servers) -> None:
+def test_clarify_then_choose_by_number(servers: Servers, clarify_question: Dict[str, Any]) -> None:
     who = sender()
-    info = meta(servers.say(who, "deodorant"))
-    if info["decision"] == "answer":
-        pytest.skip("the corpus answers this directly now")
+    info = meta(servers.say(who, clarify_question["question"]))
     second = info["choices"][1]["entry_id"]
     assert meta(servers.say(who, "2"))["entry_id"] == second
 

@@ -8,10 +8,7 @@ and only skip on a developer's machine.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NoReturn
@@ -41,10 +38,9 @@ CHROMIUM_ARGS = [
 ]
 REPLY_MS = 120_000  # how long to wait for a bot reply on a busy machine (not an assertion)
 ANSWERED = "can i put my power bank in checked luggage?"
+
+
 # Candidates for a question the bot answers with a choice; the first the CLI clarifies is used.
-AMBIGUOUS = ["deodorant", "batteries", "knife", "cream", "spray", "tools", "liquids", "food", "medicine"]
-
-
 def _missing(what: str) -> NoReturn:
     """In CI a missing browser prerequisite is a failure, elsewhere a skip."""
     if os.environ.get("CI"):
@@ -88,28 +84,6 @@ def page(playwright: Playwright, servers: Servers, tmp_path: Path) -> Iterator[P
         yield tab
     finally:
         context.close()
-
-
-@pytest.fixture(scope="session")
-def clarify_question() -> Dict[str, Any]:
-    """The first candidate that `travelbot ask` (same decision as the bot) answers with a choice."""
-    travelbot = Path(sys.executable).parent / "travelbot"
-    done = subprocess.run(
-        [str(travelbot), "ask", "--json"],
-        input="\n".join(AMBIGUOUS) + "\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert len(results) == len(AMBIGUOUS), done.stdout
-    for question, result in zip(AMBIGUOUS, results, strict=True):
-        if result["decision"] == "clarify":
-            return {"question": question, **result}
-    pytest.fail(f"none of {AMBIGUOUS} is answered with a clarify any more: pick new candidates")
 
 
 def bot_replies(page: Page) -> Locator:
