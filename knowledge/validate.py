@@ -85,18 +85,22 @@ def check_entry(entry: Entry, where: str, source_runs: Set[str]) -> List[Problem
     return problems
 
 
-def shared_aliases(corpus: Corpus) -> List[Problem]:
-    """An alias names one thing: the same alias on two entries makes the answer a coin toss."""
+def _claimed_twice(corpus: Corpus, field: str, what: str) -> List[Problem]:
     owner: dict = {}
     problems: List[Problem] = []
     for entry in corpus:
-        for alias in entry.aliases:
-            key = " ".join(alias.lower().split())
+        for text in getattr(entry, field):
+            key = " ".join(text.lower().split())
             first = owner.setdefault(key, entry.id)
             if first != entry.id:
                 where = str(corpus.path_of(entry).relative_to(corpus.root.parent))
-                problems.append(Problem(where, entry.id, "aliases", f"{alias!r} is also an alias of {first}"))
+                problems.append(Problem(where, entry.id, field, f"{text!r} is also {what} of {first}"))
     return problems
+
+
+def shared_aliases(corpus: Corpus) -> List[Problem]:
+    """An alias or phrasing names one thing: on two entries it makes the answer a coin toss."""
+    return _claimed_twice(corpus, "aliases", "an alias") + _claimed_twice(corpus, "phrasings", "a phrasing")
 
 
 def validate(corpus: Corpus, sources: Sources) -> List[Problem]:
