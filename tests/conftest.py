@@ -26,7 +26,7 @@ from travelbot.settings import ROOT
 
 SHARED = ROOT.parent / "shared"
 # Short, vague questions; the clarify_question fixture takes the first the bot answers with a choice.
-AMBIGUOUS = ["deodorant", "batteries", "knife", "cream", "spray", "tools", "liquids", "food", "medicine"]
+AMBIGUOUS = ["how about pet food", "what about chocolate", "rules for curling irons", "deodorant", "batteries", "cheese"]
 
 
 @pytest.fixture(scope="session")

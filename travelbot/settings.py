@@ -36,7 +36,7 @@ class RetrievalSettings(_Strict):
     top_k: int = Field(default=40, ge=5, le=500)
     answer_min: float = Field(default=0.62, ge=0, le=1)
     answer_margin: float = Field(default=0.04, ge=0, le=1)
-    answer_sure: float = Field(default=0.80, ge=0, le=1)
+    answer_sure: float = Field(default=0.90, ge=0, le=2)
     trust_match_above: float = Field(default=0.78, ge=0, le=1)
     clarify_min: float = Field(default=0.50, ge=0, le=1)
     clarify_window: float = Field(default=0.06, ge=0, le=1)
