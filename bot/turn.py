@@ -27,6 +27,9 @@ SMALLTALK = {
 SMALLTALK_MIN_CONFIDENCE = 0.55
 HUMAN_MIN_CONFIDENCE = 0.5
 DECLINE_RESPONSES = {"off_topic": "utter_off_topic", "other_agency": "utter_other_agency"}
+# Reasons that mean "the bot could not help with that" (not understood, or outside screening):
+# two in a row hand the traveler to a person instead of repeating the same apology.
+FALLBACK_REASONS = frozenset({"no_match", "off_topic"})
 _WORD = re.compile(r"[a-z0-9]+")
 _NONE_OF_THESE = re.compile(
     r"\b(none|neither|no|nope|not (?:those|these|that|it)|something else|other)\b", re.I
@@ -72,7 +75,10 @@ def _pick_choice(text: str, choices: Sequence[str], titles: Sequence[str]) -> Op
     return None
 
 
-def decide_turn(policy: Policy, parse: Parse, pending_choices: Sequence[str] = ()) -> Turn:
+def decide_turn(
+    policy: Policy, parse: Parse, pending_choices: Sequence[str] = (), previous_fallback: bool = False
+) -> Turn:
+    """``previous_fallback``: the bot's last turn in this session did not understand the traveler."""
     text = parse.text or ""
     corpus = policy.kb.corpus
 
@@ -106,6 +112,9 @@ def decide_turn(policy: Policy, parse: Parse, pending_choices: Sequence[str] = (
     if smalltalk and outcome.decision != Decision.ANSWER:
         outcome.decision, outcome.reason, outcome.entry_id = Decision.DECLINE, "smalltalk", None
         return Turn(outcome, response=SMALLTALK[parse.intent])
+    if outcome.decision == Decision.DECLINE and outcome.reason in FALLBACK_REASONS and previous_fallback:
+        outcome.decision, outcome.reason = Decision.HANDOFF, "repeated_fallback"
+        return Turn(outcome)
     if outcome.decision == Decision.DECLINE:
         return Turn(outcome, response=DECLINE_RESPONSES.get(outcome.reason, "utter_no_match"))
     if outcome.decision == Decision.CLARIFY:
@@ -126,7 +135,7 @@ def handoff_response(outcome: Outcome, hours: AgentHours) -> Tuple[str, Dict[str
         return "utter_handoff_urgent", {}
     if outcome.reason == "personal_case":
         return "utter_handoff_personal", {"next_step": step}
-    if outcome.reason in ("low_confidence", "clarify_failed"):
+    if outcome.reason in ("low_confidence", "clarify_failed", "repeated_fallback"):
         return "utter_handoff_unsure", {"next_step": step}
     if is_open(hours):
         return "utter_handoff_open", {}

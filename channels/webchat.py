@@ -6,7 +6,11 @@ Content-Security-Policy that allows only this server's own files backs up the
 page's rule of rendering every message with textContent.
 
 Thumbs up/down votes arrive at POST /webhooks/webchat/feedback and are stored
-durably (travelbot.feedback) for the corpus editors. Bodies are checked like
+durably (travelbot.feedback) for the corpus editors.
+
+While a person has the conversation, the page polls
+GET /webhooks/webchat/updates?sender=...&after=N for the agent's replies
+(travelbot.casework keeps them; the staff console writes them). Bodies are checked like
 channels/rest.py checks messages: a bad one gets a 400 with the reason.
 """
 
@@ -27,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from channels.rest import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, BadRequest, RestChannel
 from knowledge.corpus import entry_files
 from travelbot import runtime
+from travelbot.casework import CaseStore
 from travelbot.feedback import FeedbackStore, Vote
 
 logger = logging.getLogger(__name__)
@@ -103,6 +108,7 @@ class WebChatInput(RestChannel):
         # Open the store now, so a storage misconfiguration (e.g. an unset
         # $TRAVELBOT_DATABASE_URL) stops the server at start, not at the first vote.
         self._feedback: FeedbackStore = runtime.feedback_store()
+        self._cases = CaseStore(runtime.handoff_store().engine)
         return super().blueprint(on_new_message)
 
     def extra_routes(self, webhook: Blueprint) -> None:
@@ -118,6 +124,24 @@ class WebChatInput(RestChannel):
             if path.parent != STATIC_DIR or path.suffix not in CONTENT_TYPES or not path.is_file():
                 return response.json({"error": "not found"}, status=404)
             return await response.file(path, mime_type=CONTENT_TYPES[path.suffix], headers=SECURITY_HEADERS)
+
+        @webhook.route("/updates", methods=["GET"])
+        async def updates(request: Request) -> HTTPResponse:
+            sender, after = request.args.get("sender", ""), request.args.get("after", "0")
+            if not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+                return response.json({"error": "'sender' must be a non-empty string"}, status=400)
+            if not after.isdigit():
+                return response.json({"error": "'after' must be a message id (a whole number)"}, status=400)
+            loop = asyncio.get_running_loop()
+            try:
+                found = await loop.run_in_executor(
+                    None, self._cases.outbox, self.name(), sender.strip(), int(after)
+                )
+            except SQLAlchemyError:
+                logger.exception("failed to read agent replies for %s", sender)
+                return response.json({"error": "replies could not be read; please try again"}, status=503)
+            messages = [{"id": m.id, "text": m.text, "time": m.created_at.isoformat()} for m in found]
+            return response.json({"messages": messages}, headers={"Cache-Control": "no-store"})
 
         @webhook.route("/feedback", methods=["POST"])
         async def feedback(request: Request) -> HTTPResponse:

@@ -34,6 +34,7 @@ class Servers:
     token: str
     handoff_db: Path
     logs: Path
+    console_url: Optional[str] = None  # set when started with console=True
 
     def say(self, sender: str, message: str, channel: str = "rest") -> List[Dict[str, Any]]:
         reply = requests.post(
@@ -65,8 +66,19 @@ def _wait(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def start_servers(workdir: Path, extra_env: Optional[Dict[str, str]] = None) -> Iterator[Servers]:
-    """Both servers on free ports; ``extra_env`` adds variables (e.g. a channel's TWILIO_*)."""
+def start_servers(
+    workdir: Path,
+    extra_env: Optional[Dict[str, str]] = None,
+    console: bool = False,
+    database_url: Optional[str] = None,
+) -> Iterator[Servers]:
+    """Both servers on free ports; ``extra_env`` adds variables (e.g. a channel's TWILIO_*).
+
+    With ``console=True`` the staff console runs too (its command line from launch, like `make run`).
+    With ``database_url`` it is one instance of the scaled mode (storage.backend: postgresql,
+    endpoints.scaled.yml, the Redis lock from $TRAVELBOT_REDIS_URL): call it once per instance, each
+    with its own workdir and ports, all sharing that database.
+    """
     rasa_port, actions_port = free_port(), free_port()
     config = yaml.safe_load((ROOT / "travelbot.yml").read_text())
     config["storage"] = {"backend": "sqlite", "sqlite_path": str(workdir / "handoffs.db")}
@@ -76,11 +88,21 @@ def start_servers(workdir: Path, extra_env: Optional[Dict[str, str]] = None) -> 
         "actions_port": actions_port,
         "tracker_db": str(workdir / "tracker.db"),
     }
+    base_env = dict(os.environ, **(extra_env or {}))
+    if database_url:
+        config["storage"] = {"backend": "postgresql"}
+        base_env["TRAVELBOT_DATABASE_URL"] = database_url
+    console_port = free_port() if console else 0
+    if console:
+        config["console"] = {"port": console_port, "poll_interval_s": 0.5}
     config_file = workdir / "travelbot.yml"
     config_file.write_text(yaml.safe_dump(config))
     token = "test-token"
     settings = load_settings(config_file)
-    env = dict(launch.environment(settings, token), TRAVELBOT_CONFIG=str(config_file), **(extra_env or {}))
+    env = dict(
+        launch.environment(settings, token, base_env), TRAVELBOT_CONFIG=str(config_file), **(extra_env or {})
+    )
+    env.setdefault("CONSOLE_SECRET_KEY", "test-only-console-secret-key-0123456789")
     actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
     procs = []
     commands = launch.commands(settings)
@@ -99,6 +121,23 @@ def start_servers(workdir: Path, extra_env: Optional[Dict[str, str]] = None) -> 
                     )
                 )
             actions, rasa = procs
+            console_url = None
+            if console:
+                console_log = workdir / "console.log"
+                with console_log.open("w") as clog:
+                    procs.append(
+                        subprocess.Popen(
+                            commands["console"],
+                            shell=True,
+                            cwd=ROOT,
+                            env=env,
+                            stdout=clog,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        )
+                    )
+                console_url = f"http://127.0.0.1:{console_port}"
+                _wait(f"{console_url}/login", procs[-1], console_log)
             _wait(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
             _wait(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", rasa, rasa_log)
             yield Servers(
@@ -107,6 +146,7 @@ def start_servers(workdir: Path, extra_env: Optional[Dict[str, str]] = None) -> 
                 token,
                 workdir / "handoffs.db",
                 workdir,
+                console_url,
             )
     finally:
         for proc in procs:

@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list every corpus entry")
     p.add_argument("--json", action="store_true", help="one JSON array")
     p.set_defaults(func=cmd_list)
+
+    from travelbot.user_cli import register as register_user_command
+
+    register_user_command(sub)
     return parser
 
 

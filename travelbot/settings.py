@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import yaml
-from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator
+from pydantic import AnyHttpUrl, BaseModel, Extra, Field, ValidationError, root_validator, validator
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT / "travelbot.yml"
@@ -106,8 +106,28 @@ class ServerSettings(_Strict):
     tracker_db: Path = Path("var/tracker.db")
 
 
+class ConsoleSettings(_Strict):
+    """The staff console (console/): where it listens and how its cookies and pages behave.
+
+    The session secret key is a secret, so it comes from $CONSOLE_SECRET_KEY, never from here.
+    """
+
+    port: int = Field(default=5010, ge=1, le=65535)
+    public_url: Optional[AnyHttpUrl] = None  # where agents open it, when behind a proxy
+    secure_cookies: Optional[bool] = None  # default: on when public_url is https
+    poll_interval_s: float = Field(default=2.0, ge=0.2, le=60)
+    notify_webhook_url: Optional[AnyHttpUrl] = None  # POSTed a JSON note on each new handoff
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return bool(self.public_url and self.public_url.scheme == "https")
+
+
 class Settings(_Strict):
     server: ServerSettings = ServerSettings()
+    console: ConsoleSettings = ConsoleSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     agent_hours: AgentHours = AgentHours()
     storage: StorageSettings = StorageSettings()

@@ -14,7 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.turn import Parse, Turn, decide_turn, handoff_response
+from bot.turn import FALLBACK_REASONS, Parse, Turn, decide_turn, handoff_response
 from knowledge.policy import Decision
 from knowledge.schema import Entry
 from travelbot import runtime
@@ -37,6 +37,23 @@ def parse_of(tracker: Tracker) -> Parse:
         confidence=float(intent.get("confidence") or 0.0),
         chosen_entry=str(chosen) if chosen else None,
     )
+
+
+def previous_fallback(tracker: Tracker) -> bool:
+    """Whether the bot's last decision in this session was a fallback (it did not understand).
+
+    Read from the metadata dict the action attaches to each reply, so no extra
+    slot (and no retraining) is needed; a restart or new session starts afresh.
+    """
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind in ("restart", "session_started"):
+            return False
+        if kind == "bot":
+            custom = (event.get("data") or {}).get("custom")
+            if isinstance(custom, dict) and custom.get("decision"):
+                return custom.get("reason") in FALLBACK_REASONS
+    return False
 
 
 def transcript_of(tracker: Tracker) -> List[Dict[str, Any]]:
@@ -66,7 +83,7 @@ class ActionRespond(Action):
         policy = runtime.policy()
         channel = tracker.get_latest_input_channel() or "rest"
         parse = parse_of(tracker)
-        turn = decide_turn(policy, parse, tracker.get_slot("choices") or [])
+        turn = decide_turn(policy, parse, tracker.get_slot("choices") or [], previous_fallback(tracker))
         meta: Dict[str, Any] = {"decision": turn.decision.value, "reason": turn.outcome.reason}
         events: List[EventType] = [SlotSet("choices", turn.choices or None)]
 

@@ -200,6 +200,29 @@
     }).then(function () { setBusy(-1); });
   }
 
+  // Replies a person (a staff agent) sends while they have this conversation. They go into the
+  // same live region as the bot's, so screen readers announce them too.
+  var afterId = Number(sessionStorage.getItem("travelbot-agent-after") || "0");
+  function showAgent(m) {
+    var item = turn("bot agent", "Agent");
+    item.appendChild(el("p", null, m.text));
+    show(item);
+    afterId = Math.max(afterId, m.id);
+    sessionStorage.setItem("travelbot-agent-after", String(afterId));
+  }
+  function pollAgent() {
+    fetch("updates?sender=" + encodeURIComponent(sender) + "&after=" + afterId, {
+      headers: { Accept: "application/json" }
+    }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (data) {
+      (data.messages || []).forEach(showAgent);
+    }).catch(function () { /* the next poll retries */ })
+      .then(function () { window.setTimeout(pollAgent, 2000); });
+  }
+  window.setTimeout(pollAgent, 2000);
+
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var text = input.value.trim();
