@@ -26,7 +26,14 @@ from travelbot.settings import ROOT
 
 SHARED = ROOT.parent / "shared"
 # Short, vague questions; the clarify_question fixture takes the first the bot answers with a choice.
-AMBIGUOUS = ["how about pet food", "what about chocolate", "rules for curling irons", "deodorant", "batteries", "cheese"]
+AMBIGUOUS = [
+    "how about pet food",
+    "what about chocolate",
+    "rules for curling irons",
+    "deodorant",
+    "batteries",
+    "cheese",
+]
 
 
 @pytest.fixture(scope="session")
