@@ -236,16 +236,14 @@ def test_very_long_message_gets_a_reply_not_a_500(live: Servers, graph: FakeGrap
     assert 0 < len(text_of(sent)) <= 2000
 
 
-def test_clarify_offers_quick_replies_and_a_tap_answers(live: Servers, graph: FakeGraph) -> None:
-    for question in ("battery", "batteries", "deodorant"):  # one-word questions the corpus often clarifies
-        psid = new_psid()
-        post(live, body(event("text_message", psid, text=question)))
-        [offer] = graph.wait_for(psid, 1)
-        replies = offer["message"].get("quick_replies")
-        if replies:
-            break
-    else:
-        pytest.skip("the corpus answers these directly now; quick replies are covered in test_messenger")
+def test_clarify_offers_quick_replies_and_a_tap_answers(
+    live: Servers, graph: FakeGraph, clarify_question: Dict[str, Any]
+) -> None:
+    psid, question = new_psid(), clarify_question["question"]
+    post(live, body(event("text_message", psid, text=question)))
+    [offer] = graph.wait_for(psid, 1)
+    replies = offer["message"].get("quick_replies")
+    assert replies, offer
     assert 2 <= len(replies) <= 5
     assert all(len(r["title"]) <= 20 and r["payload"].startswith("/choose{") for r in replies)
     assert text_of(offer).splitlines()[-1] == "Tap a choice or type its number."
