@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Dict
 
 from tests.servers import start_servers
 
@@ -29,8 +30,8 @@ QUESTIONS = [
 ]
 
 
-def main() -> int:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+def measure(count: int = 200) -> Dict[str, float]:
+    """Cold start to first answer (s) and single-message latencies (ms) over `count` messages."""
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
         with start_servers(Path(tmp)) as servers:
@@ -44,11 +45,22 @@ def main() -> int:
                 servers.say(f"bench-{uuid.uuid4().hex}", QUESTIONS[i % len(QUESTIONS)])
                 timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
-    p95 = timings[int(len(timings) * 0.95) - 1]
-    print(f"cold start (both servers from built artifacts) to first answer: {cold:.1f} s")
+    return {
+        "cold_start_s": cold,
+        "messages": count,
+        "p50_ms": statistics.median(timings),
+        "p95_ms": timings[int(len(timings) * 0.95) - 1],
+        "max_ms": timings[-1],
+    }
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    m = measure(count)
+    print(f"cold start (both servers from built artifacts) to first answer: {m['cold_start_s']:.1f} s")
     print(
-        f"REST single-message latency over {count} messages: p50 {statistics.median(timings):.1f} ms, "
-        f"p95 {p95:.1f} ms, max {timings[-1]:.1f} ms"
+        f"REST single-message latency over {count} messages: p50 {m['p50_ms']:.1f} ms, "
+        f"p95 {m['p95_ms']:.1f} ms, max {m['max_ms']:.1f} ms"
     )
     return 0
 
