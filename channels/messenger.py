@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.messenger_api import GraphClient, MessengerConfig, quick_replies
-from channels.rest import MAX_MESSAGE_CHARS, BadRequest
+from channels.rest import MAX_MESSAGE_CHARS, BadRequest, read_json_object
 from travelbot.deliveries import DeliveryLog
 
 logger = logging.getLogger(__name__)
@@ -104,16 +103,7 @@ def _event(item: Any, page_id: Optional[str]) -> Optional[Event]:
 
 def parse_events(raw: bytes) -> Tuple[List[Event], int]:
     """The events of a webhook body and how many were ignored; BadRequest with a reason if malformed."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadRequest("body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
+    body = read_json_object(raw, MAX_BODY_BYTES)
     entries = body.get("entry")
     if not isinstance(entries, list):
         raise BadRequest("'entry' must be a list")

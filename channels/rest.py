@@ -40,10 +40,10 @@ class Incoming:
     metadata: Optional[Dict[str, Any]]
 
 
-def parse_body(raw: bytes) -> Incoming:
-    """Validate a REST body; raises BadRequest with a reason a client can act on."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+def read_json_object(raw: bytes, max_bytes: int = MAX_BODY_BYTES) -> Dict[str, Any]:
+    """A webhook body as a JSON object; BadRequest (400/413) with a reason for anything else."""
+    if len(raw) > max_bytes:
+        raise BadRequest(f"body larger than {max_bytes} bytes", 413)
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -52,6 +52,12 @@ def parse_body(raw: bytes) -> Incoming:
         raise BadRequest(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
+    return body
+
+
+def parse_body(raw: bytes) -> Incoming:
+    """Validate a REST body; raises BadRequest with a reason a client can act on."""
+    body = read_json_object(raw)
     sender, text, metadata = body.get("sender"), body.get("message"), body.get("metadata")
     if not isinstance(sender, str) or not sender.strip():
         raise BadRequest("'sender' must be a non-empty string")

@@ -17,7 +17,6 @@ channels/rest.py checks messages: a bad one gets a 400 with the reason.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable, FrozenSet, Optional, Tuple
@@ -28,7 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from channels.rest import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, BadRequest, RestChannel
+from channels.rest import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, BadRequest, RestChannel, read_json_object
 from knowledge.corpus import entry_files
 from travelbot import runtime
 from travelbot.casework import CaseStore
@@ -55,16 +54,7 @@ MAX_ENTRY_ID_CHARS = 255
 
 def parse_feedback(raw: bytes) -> Vote:
     """Validate a feedback body {sender, entry_id, helpful, question?}; raises BadRequest."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadRequest("body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
+    body = read_json_object(raw)
     sender, entry_id, helpful = body.get("sender"), body.get("entry_id"), body.get("helpful")
     question = body.get("question")
     if not isinstance(sender, str) or not sender.strip():

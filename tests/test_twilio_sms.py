@@ -29,7 +29,6 @@ from channels.twilio_client import TwilioConfig, TwilioSender, load_config
 from channels.twilio_whatsapp import TwilioWhatsAppInput
 from tests import twilio_payloads as tw
 from travelbot import runtime
-from travelbot.deliveries import DeliveryLog
 from travelbot.handoffs import HandoffStore
 from travelbot.optouts import OptOutStore
 from travelbot.settings import ConfigError
@@ -284,8 +283,7 @@ def channel(
     """The SMS channel on a temporary database (the runtime stores are the real classes)."""
     handoffs = HandoffStore(f"sqlite:///{tmp_path / 'travelbot.db'}")
     monkeypatch.setattr(runtime, "_store", handoffs)
-    monkeypatch.setattr(runtime, "_deliveries", DeliveryLog(handoffs.engine))
-    monkeypatch.setattr(runtime, "_optouts", OptOutStore(handoffs.engine))
+    monkeypatch.setattr(runtime, "_stores", {})  # the other stores are built on that engine
     for key, value in tw.environment("https://api.twilio.com").items():
         monkeypatch.setenv(key, value)
     channel = sms.TwilioSmsInput.from_credentials(None)

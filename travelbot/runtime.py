@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import Any, Dict, Optional, Type, TypeVar, cast
 
 from knowledge.base import load_or_build
 from knowledge.policy import Policy
@@ -16,9 +16,6 @@ from travelbot.settings import settings
 _lock = threading.Lock()
 _policy: Optional[Policy] = None
 _store: Optional[HandoffStore] = None
-_deliveries: Optional[DeliveryLog] = None
-_optouts: Optional[OptOutStore] = None
-_feedback: Optional[FeedbackStore] = None
 
 
 def policy(progress: bool = False) -> Policy:
@@ -40,31 +37,29 @@ def handoff_store() -> HandoffStore:
         return _store
 
 
+_stores: Dict[type, Any] = {}
+StoreT = TypeVar("StoreT")
+
+
+def _on_handoff_engine(kind: Type[StoreT]) -> StoreT:
+    """One instance of a store that shares the handoff store's database engine."""
+    engine = handoff_store().engine
+    with _lock:
+        if kind not in _stores:
+            _stores[kind] = kind(engine)  # type: ignore[call-arg]
+        return cast(StoreT, _stores[kind])
+
+
 def delivery_log() -> DeliveryLog:
     """Seen inbound message ids, in the same database as the handoffs."""
-    global _deliveries
-    store = handoff_store()
-    with _lock:
-        if _deliveries is None:
-            _deliveries = DeliveryLog(store.engine)
-        return _deliveries
+    return _on_handoff_engine(DeliveryLog)
 
 
 def feedback_store() -> FeedbackStore:
     """Travelers' votes on answers, in the same database as the handoffs."""
-    global _feedback
-    store = handoff_store()
-    with _lock:
-        if _feedback is None:
-            _feedback = FeedbackStore(store.engine)
-        return _feedback
+    return _on_handoff_engine(FeedbackStore)
 
 
 def opt_out_store() -> OptOutStore:
     """Who texted STOP on the SMS/WhatsApp channels, in the same database as the handoffs."""
-    global _optouts
-    store = handoff_store()
-    with _lock:
-        if _optouts is None:
-            _optouts = OptOutStore(store.engine)
-        return _optouts
+    return _on_handoff_engine(OptOutStore)
