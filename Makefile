@@ -73,6 +73,7 @@ bench: index $(MODEL)
 	nice -n 10 $(BIN)/python -m bench.scale
 	nice -n 10 $(BIN)/python -m bench.scale --kind random --sizes 10000,100000
 	nice -n 10 $(BIN)/python -m bench.speed
+	nice -n 10 $(BIN)/python -m bench.load
 	$(BIN)/python -m bench.report
 
 clean:

@@ -3,6 +3,12 @@
 Rasa's built-in RestInput answers malformed bodies with a 500 or passes a
 missing message on as ``None``; this one checks the body first and answers a
 400 (or 413) with the reason, so a client always learns what it did wrong.
+
+When the action server is down, Rasa logs the failed action and answers the
+turn with nothing at all (200, ``[]``). Every intent of this bot leads to
+``action_respond``, which always utters, so an empty turn in a conversation
+that is not paused (paused: handed to a person, who replies) means the
+assistant failed: the traveler gets an apology instead of silence.
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ import json
 import logging
 from asyncio import CancelledError
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -24,6 +30,10 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 20_000
 MAX_SENDER_CHARS = 128
+UNAVAILABLE_TEXT = (
+    "Sorry, something went wrong on my side and I could not answer that. "
+    "Please try again in a minute, or ask for a person."
+)
 
 
 class BadRequest(Exception):
@@ -72,6 +82,18 @@ def parse_body(raw: bytes) -> Incoming:
     return Incoming(sender.strip(), text, metadata)
 
 
+async def failed_silently(app: Sanic, sender: str) -> bool:
+    """True when an empty turn means the assistant failed, not that a person has the conversation."""
+    tracker = await app.ctx.agent.tracker_store.retrieve(sender)
+    return tracker is None or not tracker.is_paused()
+
+
+def unavailable_reply(sender: str) -> List[Dict[str, Any]]:
+    """The apology turn, shaped as Rasa's own (text, then the custom dict clients read)."""
+    custom = {"decision": "error", "reason": "assistant_unavailable"}
+    return [{"recipient_id": sender, "text": UNAVAILABLE_TEXT}, {"recipient_id": sender, "custom": custom}]
+
+
 class RestChannel(InputChannel):
     @classmethod
     def name(cls) -> str:
@@ -106,6 +128,9 @@ class RestChannel(InputChannel):
             except Exception:
                 logger.exception("failed to handle %r", copy.deepcopy(incoming.text[:200]))
                 return response.json({"error": "the assistant failed on this message"}, status=503)
+            if not collector.messages and await failed_silently(request.app, incoming.sender):
+                logger.error("no reply for %s (is the action server down?): sent an apology", incoming.sender)
+                return response.json(unavailable_reply(incoming.sender))
             return response.json(collector.messages)
 
         self.extra_routes(webhook)

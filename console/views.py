@@ -100,6 +100,8 @@ def inbox() -> ResponseReturnValue:
         views=VIEWS,
         cases=cases().inbox(view, current_user.name),
         counts=cases().counts(current_user.name),
+        # What the agent has seen: the page's script announces only handoffs that arrive after this.
+        waiting_ids=" ".join(str(c.id) for c in cases().inbox("waiting", current_user.name)),
     )
 
 

@@ -123,8 +123,8 @@ class Conversation:
     replies: List[List[Dict[str, Any]]] = field(default_factory=list)
 
 
-def script(index: int) -> Conversation:
-    """Conversation ``index``: four distinct messages, of one of three kinds."""
+def script(index: int, vague: str) -> Conversation:
+    """Conversation ``index``: four distinct messages, of one of three kinds (``vague`` gets a clarify)."""
     first, second, third, fourth = (ANSWERS[(index + k) % len(ANSWERS)] for k in range(4))
     sender = f"scaled-{index}-{uuid.uuid4().hex[:8]}"
     if index % 5 == 0:
@@ -132,7 +132,7 @@ def script(index: int) -> Conversation:
         return Conversation(sender, "handoff", messages, [first[1], "handoff", None, None])
     if index % 5 == 1:
         # The choice typed on one server is resolved with the clarification the other server stored.
-        messages = [first[0], "batteries", "2", second[0]]
+        messages = [first[0], vague, "2", second[0]]
         return Conversation(sender, "clarify", messages, [first[1], "", "choice 2", second[1]])
     return Conversation(
         sender,
@@ -190,8 +190,10 @@ def check_reply(conversation: Conversation, turn: int) -> Optional[str]:
 
 
 @pytest.mark.slow
-def test_many_conversations_across_two_instances(two_instances: List[Servers], database_url: str) -> None:
-    conversations = [script(i) for i in range(CONVERSATIONS)]
+def test_many_conversations_across_two_instances(
+    two_instances: List[Servers], database_url: str, clarify_question: Dict[str, Any]
+) -> None:
+    conversations = [script(i, clarify_question["question"]) for i in range(CONVERSATIONS)]
     with ThreadPoolExecutor(max_workers=CONVERSATIONS) as pool:
         done = list(pool.map(converse, conversations, range(CONVERSATIONS), [two_instances] * CONVERSATIONS))
     handoffs = HandoffStore(database_url)

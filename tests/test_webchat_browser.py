@@ -48,7 +48,7 @@ def _missing(what: str) -> NoReturn:
     pytest.skip(f"{what}; run `make browser-deps`")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed per module: its event loop must not outlive the browser tests
 def playwright() -> Iterator[Playwright]:
     if not os.access(CHROMIUM, os.X_OK):
         _missing(f"{CHROMIUM} is missing (Debian package 'chromium')")

@@ -30,7 +30,8 @@
   // --- inbox ----------------------------------------------------------------------------------
   var inbox = document.getElementById("inbox");
   if (inbox) {
-    var known = null; // ids of waiting handoffs seen so far (null until the first poll)
+    // Ids of the waiting handoffs the agent has seen: those on the page as served, then each poll's.
+    var known = (inbox.getAttribute("data-waiting-ids") || "").split(" ").filter(Boolean).map(Number);
     var link = inbox.getAttribute("data-link");
     var render = function (data) {
       var body = inbox.tBodies[0];
@@ -59,7 +60,7 @@
         var span = document.querySelector('[data-count="' + name + '"]');
         if (span) span.textContent = data.counts[name];
       });
-      var fresh = known === null ? [] : data.waiting_ids.filter(function (id) { return known.indexOf(id) < 0; });
+      var fresh = data.waiting_ids.filter(function (id) { return known.indexOf(id) < 0; });
       known = data.waiting_ids;
       if (fresh.length) {
         notify.textContent = fresh.length === 1 ? "New handoff waiting: #" + fresh[0]
