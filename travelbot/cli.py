@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     from travelbot.user_cli import register as register_user_command
 
     register_user_command(sub)
+
+    from travelbot.publisher import register as register_publish_command
+
+    register_publish_command(sub)
     return parser
 
 

@@ -5,28 +5,27 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional, Type, TypeVar, cast
 
-from knowledge.base import load_or_build
 from knowledge.policy import Policy
 from travelbot.deliveries import DeliveryLog
 from travelbot.feedback import FeedbackStore
 from travelbot.handoffs import HandoffStore
+from travelbot.live_policy import LivePolicy
 from travelbot.optouts import OptOutStore
 from travelbot.settings import settings
 
 _lock = threading.Lock()
-_policy: Optional[Policy] = None
+_live: Optional[LivePolicy] = None
 _store: Optional[HandoffStore] = None
 
 
 def policy(progress: bool = False) -> Policy:
-    """The decision policy over the current knowledge base (built if stale)."""
-    global _policy
+    """The decision policy over the published knowledge base (swapped when a new version is published)."""
+    global _live
     with _lock:
-        if _policy is None:
-            config = settings()
-            kb = load_or_build(config.index_path(), progress=progress)
-            _policy = Policy(kb, config.retrieval)
-        return _policy
+        if _live is None:
+            _live = LivePolicy(settings(), progress)
+        live = _live
+    return live.current()
 
 
 def handoff_store() -> HandoffStore:

@@ -132,10 +132,26 @@ class Settings(_Strict):
     agent_hours: AgentHours = AgentHours()
     storage: StorageSettings = StorageSettings()
     index_dir: Path = Path("var/index")
+    corpus_dir: Path = Path("knowledge/corpus")  # the entry files; editors' regression questions beside it
+    reload_check_ms: int = Field(default=500, ge=0, le=60_000)  # how often answering checks for a publish
     source_file: Optional[Path] = None
+
+    @validator("corpus_dir")
+    def _corpus_exists(cls, value: Path) -> Path:
+        path = value if value.is_absolute() else ROOT / value
+        if not path.is_dir():
+            raise ValueError(f"corpus directory {path} does not exist")
+        return value
 
     def index_path(self) -> Path:
         return self.index_dir if self.index_dir.is_absolute() else ROOT / self.index_dir
+
+    def corpus_path(self) -> Path:
+        return self.corpus_dir if self.corpus_dir.is_absolute() else ROOT / self.corpus_dir
+
+
+# Environment variables that override a path setting (a test or a second checkout pointing at its own copy).
+PATH_OVERRIDES = {"TRAVELBOT_CORPUS_DIR": "corpus_dir", "TRAVELBOT_INDEX_DIR": "index_dir"}
 
 
 def load_settings(path: Optional[Path] = None) -> Settings:
@@ -149,10 +165,16 @@ def load_settings(path: Optional[Path] = None) -> Settings:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping of settings")
+    overridden = {key: var for var, key in PATH_OVERRIDES.items() if os.environ.get(var)}
+    raw.update({key: os.environ[var] for key, var in overridden.items()})
     try:
         settings = Settings.parse_obj(raw)
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+
+        def where(loc: str) -> str:
+            return f"${overridden[loc]}" if loc in overridden else f"{path}: {loc}"
+
+        lines = [f"{where('.'.join(str(p) for p in e['loc']))}: {e['msg']}" for e in exc.errors()]
         raise ConfigError("\n".join(lines)) from exc
     return settings.copy(update={"source_file": path})
 
