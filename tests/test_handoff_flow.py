@@ -212,7 +212,8 @@ def test_web_chat_handoff_end_to_end_in_chromium(
 
         agent.get_by_label("Reply to the traveler").fill(AGENT_HTML)
         agent.get_by_role("button", name="Send reply").click()
-        expect(agent.locator(".flash.info")).to_contain_text("Reply queued")
+        # Sending waits for Rasa's HTTP API (the reply joins the transcript) and the channel: not instant.
+        expect(agent.locator(".flash.info")).to_contain_text("Reply queued", timeout=REPLY_MS)
 
         shown = traveler.locator("#log .msg.agent p")
         expect(shown).to_have_count(1, timeout=REPLY_MS)
@@ -223,7 +224,7 @@ def test_web_chat_handoff_end_to_end_in_chromium(
         expect(agent.locator("#transcript .line.agent")).to_contain_text(AGENT_HTML, timeout=REPLY_MS)
 
         agent.get_by_role("button", name="Resolve and hand back to the bot").click()
-        expect(agent.get_by_role("heading", name="Inbox")).to_be_visible()
+        expect(agent.get_by_role("heading", name="Inbox")).to_be_visible(timeout=REPLY_MS)
 
         before = traveler.locator("#log .msg.bot.answer").count()
         traveler.locator("#message").fill(ANSWERED)
