@@ -11,7 +11,6 @@ instead of timed.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -19,7 +18,7 @@ import subprocess
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import parse_qsl
@@ -31,6 +30,7 @@ import requests
 
 from channels.rest import UNAVAILABLE_TEXT
 from tests import twilio_payloads as tw
+from tests.provider_stub import JsonHandler
 from tests.servers import Servers, _wait, free_port, start_servers
 from tests.test_scaled_mode import database_url  # noqa: F401 (a fixture: a fresh PostgreSQL database)
 
@@ -54,7 +54,7 @@ class GatedTwilioApi:
         self._lock = threading.Lock()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 fields = dict(parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True))
@@ -64,15 +64,7 @@ class GatedTwilioApi:
                 api.gate.wait(WAIT_S)
                 created = tw.api_json("message_created")
                 created.update(to=fields.get("To"), body=fields.get("Body"), sid=tw.new_sid())
-                data = json.dumps(created).encode("utf-8")
-                self.send_response(201)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
+                self._reply(201, created)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

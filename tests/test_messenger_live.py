@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Tuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +26,7 @@ import requests
 
 from channels.messenger import ATTACHMENT_REPLY
 from tests.messenger_payloads import PAGE_ID, body, event, load, new_mid, new_psid, sign
+from tests.provider_stub import JsonHandler
 from tests.servers import Servers, start_servers
 
 pytestmark = pytest.mark.slow
@@ -44,7 +45,7 @@ class FakeGraph:
         self.changed = threading.Condition()
         graph = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 url = urlsplit(self.path)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -56,17 +57,6 @@ class FakeGraph:
                     graph.calls.append((parse_qs(url.query).get("access_token", [""])[0], sent))
                     graph.changed.notify_all()
                 self._reply(200, dict(load("send_ok"), recipient_id=sent["recipient"]["id"]))
-
-            def _reply(self, status: int, payload: Dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v19.0"

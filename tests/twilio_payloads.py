@@ -14,12 +14,14 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 from urllib.parse import parse_qsl, urlencode
 
 from twilio.request_validator import RequestValidator
+
+from tests.provider_stub import JsonHandler
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "twilio"
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
@@ -81,7 +83,7 @@ class FakeTwilioApi:
         self._lock = threading.Lock()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 fields = dict(parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True))
@@ -94,17 +96,6 @@ class FakeTwilioApi:
                 created.update(to=fields.get("To"), body=fields.get("Body"), sid=new_sid())
                 created["from"] = fields.get("From")
                 self._reply(201, created)
-
-            def _reply(self, status: int, payload: Dict[str, Any]) -> None:
-                data = json.dumps(payload).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

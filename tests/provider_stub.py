@@ -1,0 +1,20 @@
+"""The base of every local stand-in for a provider's API (Twilio, Meta): JSON replies, no request log."""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Dict
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    def _reply(self, status: int, payload: Dict[str, Any]) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
