@@ -8,6 +8,10 @@ webhooks) and its events are handled in the background, one task per sender so
 a traveler's messages keep their order. Redeliveries are dropped by message id
 (``mid``) through the durable delivery log.
 
+Over the per-sender limit (channels/rate_limit.py) an event is not passed to
+Rasa; the sender gets one short notice per window. Bodies are read as a stream
+and refused with 413 past MAX_BODY_BYTES (channels/rest.py ``read_body``).
+
 With no FB_* variable set the channel still loads (so ``make run`` works
 without a Facebook app) and its webhook answers 503 "channel not configured".
 """
@@ -27,8 +31,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels import rate_limit
 from channels.messenger_api import GraphClient, MessengerConfig, quick_replies
-from channels.rest import MAX_MESSAGE_CHARS, BadRequest, read_json_object
+from channels.rest import MAX_MESSAGE_CHARS, BadRequest, read_body, read_json_object
 from travelbot.deliveries import DeliveryLog
 
 logger = logging.getLogger(__name__)
@@ -174,10 +179,12 @@ class MessengerWebhook:
         config: Optional[MessengerConfig],
         deliveries: Callable[[], DeliveryLog] = _default_deliveries,
         client: Optional[GraphClient] = None,
+        limit: Optional[rate_limit.SenderLimit] = None,
     ):
         self.config = config
         self.deliveries = deliveries
         self.client = client or (GraphClient(config) if config else None)
+        self.limit = limit or rate_limit.sender_limit()
         self._tasks: Set[asyncio.Task] = set()
 
     def verify(self, args: Mapping[str, str]) -> Tuple[int, str]:
@@ -230,6 +237,12 @@ class MessengerWebhook:
         assert self.client is not None
         for event in events:
             try:
+                admission = await self.limit.admit(CHANNEL, event.sender)
+                if not admission.allowed:
+                    logger.info("Messenger: %s over the rate limit; not processed", event.delivery_id)
+                    if admission.verdict is rate_limit.Verdict.NOTIFY:
+                        await self.client.send_text(event.sender, rate_limit.LIMITED_TEXT)
+                    continue
                 if event.attachment_only:
                     await self.client.send_text(event.sender, ATTACHMENT_REPLY)
                     continue
@@ -256,8 +269,8 @@ class MessengerWebhook:
 class MessengerInput(InputChannel):
     """Serves /webhooks/messenger/webhook (GET handshake, POST events)."""
 
-    def __init__(self, config: Optional[MessengerConfig]):
-        self.webhook = MessengerWebhook(config)
+    def __init__(self, config: Optional[MessengerConfig], limit: Optional[rate_limit.SenderLimit] = None):
+        self.webhook = MessengerWebhook(config, limit=limit)
 
     @classmethod
     def name(cls) -> str:
@@ -291,10 +304,14 @@ class MessengerInput(InputChannel):
             status, body = self.webhook.verify(args)
             return response.text(body, status=status)
 
-        @hook.route("/webhook", methods=["POST"])
+        @hook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
+            try:
+                raw = await read_body(request, MAX_BODY_BYTES)
+            except BadRequest as exc:
+                return response.json({"error": exc.reason}, status=exc.status)
             signature = request.headers.get(SIGNATURE_HEADER)
-            status, body = await self.webhook.receive(request.body or b"", signature, on_new_message)
+            status, body = await self.webhook.receive(raw, signature, on_new_message)
             return response.json(body, status=status)
 
         return hook

@@ -4,6 +4,15 @@ Rasa's built-in RestInput answers malformed bodies with a 500 or passes a
 missing message on as ``None``; this one checks the body first and answers a
 400 (or 413) with the reason, so a client always learns what it did wrong.
 
+A sender over the per-sender limit (channels/rate_limit.py) gets a 429 with the
+reason and a Retry-After header; the message never reaches Rasa.
+
+Bodies are read as a stream (``read_body``): Sanic would otherwise buffer a
+whole body, up to its server-wide REQUEST_MAX_SIZE (100 MB, also what Rasa's
+own API needs for model uploads), before any handler could refuse it. Each
+webhook has its own cap and answers 413 with the reason as soon as the
+declared or received size passes it.
+
 When the action server is down, Rasa logs the failed action and answers the
 turn with nothing at all (200, ``[]``). Every intent of this bot leads to
 ``action_respond``, which always utters, so an empty turn in a conversation
@@ -22,8 +31,11 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, Sanic, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from channels import rate_limit
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +62,29 @@ class Incoming:
     metadata: Optional[Dict[str, Any]]
 
 
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body of a request to a ``stream=True`` route; BadRequest (413) once it passes ``max_bytes``.
+
+    A request built without a stream (already read) is checked the same way.
+    """
+    too_large = BadRequest(f"body larger than {max_bytes} bytes", 413)
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    if request.stream is None or request.body:
+        body = bytes(request.body or b"")
+    else:
+        # Sanic enforces this on every read of this request, and on draining what we leave unread.
+        request.stream.request_max_size = max_bytes
+        try:
+            body = b"".join([chunk async for chunk in request.stream])
+        except PayloadTooLarge as exc:
+            raise too_large from exc
+    if len(body) > max_bytes:
+        raise too_large
+    return body
+
+
 def read_json_object(raw: bytes, max_bytes: int = MAX_BODY_BYTES) -> Dict[str, Any]:
     """A webhook body as a JSON object; BadRequest (400/413) with a reason for anything else."""
     if len(raw) > max_bytes:
@@ -60,6 +95,10 @@ def read_json_object(raw: bytes, max_bytes: int = MAX_BODY_BYTES) -> Dict[str, A
         raise BadRequest("body is not UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (CPython's conversion limit)
+        raise BadRequest(f"body is not usable JSON: {exc}") from exc
+    except RecursionError as exc:  # arrays or objects nested deeper than the parser's recursion limit
+        raise BadRequest("body is not usable JSON: nested too deeply") from exc
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     return body
@@ -95,6 +134,9 @@ def unavailable_reply(sender: str) -> List[Dict[str, Any]]:
 
 
 class RestChannel(InputChannel):
+    def __init__(self, limit: Optional[rate_limit.SenderLimit] = None) -> None:
+        self.limit = limit or rate_limit.sender_limit()
+
     @classmethod
     def name(cls) -> str:
         return "rest"
@@ -106,12 +148,17 @@ class RestChannel(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @webhook.route("/webhook", methods=["POST"])
+        @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             try:
-                incoming = parse_body(request.body or b"")
+                incoming = parse_body(await read_body(request, MAX_BODY_BYTES))
             except BadRequest as exc:
                 return response.json({"error": exc.reason}, status=exc.status)
+            admission = await self.limit.admit(self.name(), incoming.sender)
+            if not admission.allowed:
+                wait_s = admission.retry_after_s
+                reason = f"too many messages from this sender; please wait {wait_s} s, then try again"
+                return response.json({"error": reason}, status=429, headers={"Retry-After": str(wait_s)})
             collector = CollectingOutputChannel()
             message = UserMessage(
                 incoming.text,

@@ -9,6 +9,7 @@ A POST to /webhooks/twilio_sms/webhook is answered:
   URL it called, the PUBLIC one, so the URL checked is TWILIO_PUBLIC_BASE_URL
   + the route path (+ query): behind a proxy the URL Sanic sees differs;
 - 400 with the reason for a body that is not UTF-8 form data;
+- 413 with the reason for a body over MAX_FORM_BYTES (refused while it streams in);
 - 200 with empty TwiML otherwise, also for a redelivered MessageSid, which is
   dropped before anything else happens (no second reply).
 
@@ -24,6 +25,9 @@ are NOT passed to Rasa: no reply could be sent, and a handoff would give an
 agent a conversation they cannot answer. START/UNSTOP/YES from an opted-out
 number opts back in ("yes" from anyone else is an ordinary message). HELP/INFO
 gets a short text saying how to reach a person.
+
+Over the per-sender limit (channels/rate_limit.py) a message is not passed to
+Rasa; the sender gets one short notice per window. STOP is never limited.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels import plain_text
+from channels import plain_text, rate_limit
+from channels.rest import BadRequest, read_body
 from channels.twilio_client import Sent, TwilioConfig, TwilioSender, load_config, mask
 from travelbot import runtime
 
@@ -154,8 +159,9 @@ class TwilioSmsInput(InputChannel):
             )
         return cls(config)
 
-    def __init__(self, config: Optional[TwilioConfig]):
+    def __init__(self, config: Optional[TwilioConfig], limit: Optional[rate_limit.SenderLimit] = None):
         self.config = config
+        self.limit = limit or rate_limit.sender_limit()
         self.sender = TwilioSender(self.name(), config, runtime.opt_out_store) if config else None
         self.validator = RequestValidator(config.auth_token.get_secret_value()) if config else None
         self._tasks: Set[asyncio.Task] = set()
@@ -200,8 +206,12 @@ class TwilioSmsInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok" if self.config else "not configured"})
 
-        @webhook.route("/webhook", methods=["POST"])
+        @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
+            try:
+                request.body = await read_body(request, MAX_FORM_BYTES)
+            except BadRequest as exc:
+                return response.text(exc.reason, status=exc.status)
             return await self.webhook(request, on_new_message)
 
         return webhook
@@ -254,6 +264,12 @@ class TwilioSmsInput(InputChannel):
                 await self.send(address, [START_TEXT])
             else:
                 logger.info("%s: %s is opted out; message not processed", self.name(), mask(address))
+            return
+        admission = await self.limit.admit(self.name(), address)
+        if not admission.allowed:
+            logger.info("%s: %s is over the rate limit; message not processed", self.name(), mask(address))
+            if admission.verdict is rate_limit.Verdict.NOTIFY:
+                await self.send(address, [rate_limit.LIMITED_TEXT])
             return
         if keyword in HELP_WORDS:
             await self.send(address, [HELP_TEXT])

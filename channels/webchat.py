@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Any, Awaitable, Callable, FrozenSet, Optional, Tuple
 
@@ -27,7 +28,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from channels.rest import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS, BadRequest, RestChannel, read_json_object
+from channels.rest import (
+    MAX_BODY_BYTES,
+    MAX_MESSAGE_CHARS,
+    MAX_SENDER_CHARS,
+    BadRequest,
+    RestChannel,
+    read_body,
+    read_json_object,
+)
 from knowledge.corpus import entry_files
 from travelbot import runtime
 from travelbot.casework import CaseStore
@@ -50,6 +59,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 MAX_ENTRY_ID_CHARS = 255
+# ASCII digits only (str.isdigit also accepts "²", which int() refuses), and few enough for a 64-bit column.
+AFTER_ID = re.compile(r"[0-9]{1,18}")
 
 
 def parse_feedback(raw: bytes) -> Vote:
@@ -120,7 +131,7 @@ class WebChatInput(RestChannel):
             sender, after = request.args.get("sender", ""), request.args.get("after", "0")
             if not sender.strip() or len(sender) > MAX_SENDER_CHARS:
                 return response.json({"error": "'sender' must be a non-empty string"}, status=400)
-            if not after.isdigit():
+            if not AFTER_ID.fullmatch(after):
                 return response.json({"error": "'after' must be a message id (a whole number)"}, status=400)
             loop = asyncio.get_running_loop()
             try:
@@ -133,10 +144,10 @@ class WebChatInput(RestChannel):
             messages = [{"id": m.id, "text": m.text, "time": m.created_at.isoformat()} for m in found]
             return response.json({"messages": messages}, headers={"Cache-Control": "no-store"})
 
-        @webhook.route("/feedback", methods=["POST"])
+        @webhook.route("/feedback", methods=["POST"], stream=True)
         async def feedback(request: Request) -> HTTPResponse:
             try:
-                vote = parse_feedback(request.body or b"")
+                vote = parse_feedback(await read_body(request, MAX_BODY_BYTES))
             except BadRequest as exc:
                 return response.json({"error": exc.reason}, status=exc.status)
             error, status = await self._store(vote)

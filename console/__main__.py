@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -10,14 +9,14 @@ from waitress import serve
 
 from console import ConsoleSecrets, create_app
 from console.notifier import Notifier
-from travelbot import runtime
+from travelbot import logs, runtime
 from travelbot.casework import CaseStore
 from travelbot.settings import ConfigError, settings
 from travelbot.users import UserStore
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure()
     try:
         config = settings()
         secrets = ConsoleSecrets.from_env()

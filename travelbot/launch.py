@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import sys
 from typing import Dict, List, Mapping, Optional
 
 from honcho.manager import Manager
 
-from travelbot import services
+from travelbot import logs, services
 from travelbot.settings import ROOT, ConfigError, Settings, load_settings
 
 
@@ -48,12 +49,14 @@ def commands(config: Settings) -> Dict[str, str]:
     """The server command lines (the Rasa token comes from $RASA_TOKEN)."""
     server = config.server
     bin_dir = os.path.dirname(sys.executable)
+    logging_config = f"--logging-config-file {shlex.quote(str(logs.config_file()))}"  # redacted logs
     return {
         "actions": f"TRAVELBOT_WARMUP=1 {bin_dir}/rasa run actions --actions bot.actions "
-        f"--port {server.actions_port}",
-        "rasa": f'{bin_dir}/rasa run --model models/traveler.tar.gz --enable-api --auth-token "$RASA_TOKEN" '
+        f"--port {server.actions_port} {logging_config}",
+        "rasa": f"{sys.executable} -m travelbot.rasa_server run --model models/traveler.tar.gz "
+        '--enable-api --auth-token "$RASA_TOKEN" '
         f"--credentials credentials.yml --endpoints {services.endpoints_file(config)} "
-        f"--interface {server.host} --port {server.rasa_port}",
+        f"--interface {server.host} --port {server.rasa_port} {logging_config}",
         "ready": f"{sys.executable} -m travelbot.ready",
         "console": f"{sys.executable} -m console",  # the staff console; prints its URL
     }

@@ -104,6 +104,9 @@ class ServerSettings(_Strict):
     rasa_port: int = Field(default=5005, ge=1, le=65535)
     actions_port: int = Field(default=5055, ge=1, le=65535)
     tracker_db: Path = Path("var/tracker.db")
+    # Torch threads in the action server. One: a traveler's question is a dozen tokens, a second thread
+    # saves little and fights the Rasa server for this machine's other core (measured: bench/latency.py).
+    answer_threads: int = Field(default=1, ge=1, le=64)
 
 
 class ConsoleSettings(_Strict):
@@ -125,12 +128,35 @@ class ConsoleSettings(_Strict):
         return bool(self.public_url and self.public_url.scheme == "https")
 
 
+class RateLimitSettings(_Strict):
+    """How many messages one sender may send on a traveler channel (channels/rate_limit.py).
+
+    In the notation of the ``limits`` library: "20/minute", "5 per 10 seconds", "200/day". A moving window:
+    at most that many messages in any such span. Above it a message never reaches Rasa.
+    """
+
+    per_sender: str = "20/minute"
+
+    @validator("per_sender")
+    def _parses(cls, value: str) -> str:
+        from limits import parse  # here, not at the top: only processes that read this setting pay for it
+
+        try:
+            rate = parse(value)
+        except ValueError as exc:
+            raise ValueError(f'{value!r} is not a rate like "20/minute" or "5 per 10 seconds"') from exc
+        if rate.amount < 1:
+            raise ValueError("must allow at least one message")
+        return value
+
+
 class Settings(_Strict):
     server: ServerSettings = ServerSettings()
     console: ConsoleSettings = ConsoleSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     agent_hours: AgentHours = AgentHours()
     storage: StorageSettings = StorageSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     index_dir: Path = Path("var/index")
     corpus_dir: Path = Path("knowledge/corpus")  # the entry files; editors' regression questions beside it
     reload_check_ms: int = Field(default=500, ge=0, le=60_000)  # how often answering checks for a publish

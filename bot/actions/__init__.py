@@ -9,9 +9,13 @@ import os
 from bot.actions.respond import ActionRespond
 
 if os.environ.get("TRAVELBOT_WARMUP") == "1":
-    from travelbot import runtime
+    import torch
 
-    runtime.policy().decide("warm up")
+    from travelbot import runtime
+    from travelbot.settings import settings
+
+    runtime.policy().decide("warm up")  # loads the model (which sets torch's threads for index builds)
+    torch.set_num_threads(settings().server.answer_threads)
     runtime.handoff_store()
 
 __all__ = ["ActionRespond"]

@@ -1,0 +1,114 @@
+"""Per-sender message limit shared by every traveler channel (REST, web chat, SMS, WhatsApp, Messenger).
+
+A moving window from the ``limits`` library: at most ``rate_limit.per_sender``
+messages (travelbot.yml, e.g. "20/minute") from one sender on one channel in
+any such span. A limited message never reaches Rasa. Counts live in memory in
+the embedded mode (one Rasa server); in the scaled mode several Rasa servers
+take one sender's messages, so they count together in Redis
+($TRAVELBOT_REDIS_URL, the lock store's Redis).
+
+Someone who floods a text channel gets ONE short notice per window, not one
+per message (each reply costs the traveler a text and us a send): the notice
+has its own limit, one per window, hit only when a message is refused.
+
+When Redis cannot be reached the message is let through and the failure
+logged: a lost answer is worse than a missed limit, and the scaled mode's
+launch already checks Redis before starting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Optional
+
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from travelbot import services
+from travelbot.settings import Settings, settings
+
+logger = logging.getLogger(__name__)
+
+LIMITED_TEXT = (
+    "You are sending messages faster than I can answer, so I skipped some. "
+    "Please wait a moment, then send your question again."
+)
+REDIS_TIMEOUT_S = 2
+
+
+class Verdict(enum.Enum):
+    ALLOW = "allow"  # within the limit: pass the message on
+    NOTIFY = "notify"  # over the limit, first time in this window: tell the traveler once
+    SILENT = "silent"  # over the limit, already told: drop it without a word
+
+
+@dataclass(frozen=True)
+class Admission:
+    verdict: Verdict
+    retry_after_s: int = 0  # when refused: seconds until this sender may send again
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is Verdict.ALLOW
+
+
+class SenderLimit:
+    """One rate for every sender, counted per (channel, sender) in ``storage``."""
+
+    def __init__(self, rate: RateLimitItem, storage: Storage, namespace: str = "travelbot-rate"):
+        kind = type(rate)
+        self.rate = kind(rate.amount, rate.multiples, namespace=namespace)
+        self.notice = kind(1, rate.multiples, namespace=f"{namespace}-notice")  # one notice per window
+        self.storage = storage
+        self.limiter = MovingWindowRateLimiter(storage)
+
+    @property
+    def window_s(self) -> int:
+        return int(self.rate.get_expiry())
+
+    def check(self, channel: str, sender: str) -> Admission:
+        """Count one message of ``sender`` on ``channel`` (blocking: Redis is a network call)."""
+        try:
+            if self.limiter.hit(self.rate, channel, sender):
+                return Admission(Verdict.ALLOW)
+            first = self.limiter.hit(self.notice, channel, sender)
+            reset, _ = self.limiter.get_window_stats(self.rate, channel, sender)
+        except Exception:  # Redis down: see the module docstring
+            logger.exception("rate limit storage unavailable: a %s message let through unlimited", channel)
+            return Admission(Verdict.ALLOW)
+        wait_s = max(1, min(self.window_s, math.ceil(reset - time.time())))
+        return Admission(Verdict.NOTIFY if first else Verdict.SILENT, wait_s)
+
+    async def admit(self, channel: str, sender: str) -> Admission:
+        """``check`` without blocking the event loop on a network storage."""
+        if isinstance(self.storage, MemoryStorage):
+            return self.check(channel, sender)
+        return await asyncio.to_thread(self.check, channel, sender)
+
+
+def storage_for(config: Settings, env: Mapping[str, str]) -> Storage:
+    """Memory in the embedded mode; the scaled mode's Redis, shared by every Rasa server."""
+    if not services.is_scaled(config):
+        return MemoryStorage()
+    url = env.get(services.REDIS_URL_ENV) or services.DEFAULT_REDIS_URL
+    return RedisStorage(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+
+
+def from_settings(config: Settings, env: Optional[Mapping[str, str]] = None) -> SenderLimit:
+    env = os.environ if env is None else env
+    prefix = env.get(services.REDIS_PREFIX_ENV) or services.DEFAULT_REDIS_PREFIX
+    return SenderLimit(parse(config.rate_limit.per_sender), storage_for(config, env), f"{prefix}-rate")
+
+
+@lru_cache(maxsize=1)
+def sender_limit() -> SenderLimit:
+    """The process-wide limit every channel of this Rasa server counts in."""
+    return from_settings(settings())

@@ -1,0 +1,99 @@
+"""Our fixes around Rasa 3.6's server: the action-response validation and the SQLite tracker store."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import jsonschema
+import pytest
+from rasa.core.actions.action import RemoteAction
+from rasa.core.tracker_store import TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig, read_endpoint_config
+
+from travelbot.rasa_server import apply_fixes, validate_action_result
+from travelbot.settings import ROOT
+from travelbot.sqlite_tracker import SQLiteTrackerStore
+
+ACTION = RemoteAction("action_respond", None)
+VALID = {
+    "events": [{"event": "slot", "name": "choices", "value": None}],
+    "responses": [{"text": "an answer", "custom": {"decision": "answer"}}],
+}
+
+
+def test_valid_action_response_passes_as_with_jsonschema() -> None:
+    jsonschema.validate(VALID, RemoteAction.action_response_format_spec())  # Rasa's own way agrees
+    assert validate_action_result(ACTION, VALID) is True
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"events": "not a list"},
+        {"events": [{"no_event_key": 1}]},
+        {"responses": "nope"},
+        {"responses": [3]},
+    ],
+)
+def test_invalid_action_response_fails_with_rasas_message(bad: dict) -> None:
+    with pytest.raises(jsonschema.ValidationError) as ours:
+        validate_action_result(ACTION, bad)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, RemoteAction.action_response_format_spec())
+    assert "Failed to validate Action server response from API" in ours.value.message
+
+
+def test_apply_fixes_replaces_rasas_method() -> None:
+    original = RemoteAction._validate_action_result
+    try:
+        apply_fixes()
+        assert RemoteAction._validate_action_result is validate_action_result
+    finally:
+        RemoteAction._validate_action_result = original
+
+
+def _conversation(sender: str) -> DialogueStateTracker:
+    tracker = DialogueStateTracker(sender, [])
+    for event in (
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("can i bring a lighter", {"name": "ask_screening", "confidence": 0.9}),
+    ):
+        tracker.update(event)
+    return tracker
+
+
+def test_endpoints_yml_loads_our_store_in_wal_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa silently falls back to an in-memory store when a custom type fails to import: not here."""
+    db = tmp_path / "tracker.db"
+    monkeypatch.setenv("TRACKER_DB", str(db))
+    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:1/webhook")
+    config = read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store")
+    assert isinstance(config, EndpointConfig)
+    store = TrackerStore.create(config, Domain.empty())
+    assert isinstance(store, SQLiteTrackerStore)
+
+    async def run() -> DialogueStateTracker:
+        tracker = _conversation("alice")
+        await store.save(tracker)
+        again = await store.retrieve("alice")
+        assert again is not None
+        again.update(BotUttered("no lighters in checked bags", {"custom": {"decision": "answer"}}))
+        again.update(ActionExecuted("action_listen"))
+        await store.save(again)
+        final = await store.retrieve("alice")
+        assert final is not None
+        return final
+
+    final = asyncio.run(run())
+    assert [e.type_name for e in final.events][-3:] == ["user", "bot", "action"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        rows = conn.execute("SELECT type_name FROM events WHERE sender_id = 'alice' ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["action", "session_started", "action", "user", "bot", "action"]

@@ -1,0 +1,62 @@
+"""Rasa's SQL tracker store on a SQLite file, set up for one busy writer (the embedded default).
+
+Rasa 3.6's ``SQLTrackerStore`` opens SQLite with the library defaults: a new connection for every
+retrieve and save (SQLAlchemy 1.4 pools nothing for SQLite files), and a rollback journal with an fsync
+on every commit. Rasa commits twice per traveler message, so the fsyncs alone were the largest part of
+the tracker store's share of a turn (tens of ms on this machine's disk; bench/latency.py).
+
+Here the same tables and queries run over kept connections in write-ahead-log mode with
+``synchronous=NORMAL``: a commit appends to the log without waiting for the disk. A crash of the Rasa
+process loses nothing; a power cut or kernel crash can lose the last moments of conversation history
+(SQLite's documented trade-off for this mode). Handoff records live in our own database, not here. A
+deployment that cannot accept that runs the scaled mode (PostgreSQL).
+
+``type: travelbot.sqlite_tracker.SQLiteTrackerStore`` with ``db:`` in endpoints.yml.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
+
+
+def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def sqlite_engine(url: sa.engine.URL) -> sa.engine.Engine:
+    """An engine on a SQLite file with kept connections, WAL and synchronous=NORMAL on each."""
+    engine = sa.create_engine(
+        url,
+        poolclass=sa.pool.QueuePool,  # SQLAlchemy 2.0's default for files; 1.4 reconnects every time
+        connect_args={"check_same_thread": False},
+    )
+    sa.event.listen(engine, "connect", _set_pragmas)
+    return engine
+
+
+class SQLiteTrackerStore(SQLTrackerStore):
+    def __init__(
+        self,
+        domain: Optional[Domain] = None,
+        db: str = "rasa.db",
+        event_broker: Optional[EventBroker] = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("dialect", None)
+        kwargs.pop("host", None)
+        super().__init__(domain, dialect="sqlite", db=db, event_broker=event_broker, **kwargs)
+        rasa_engine: sa.engine.Engine = self.engine  # type: ignore[has-type]  # Rasa sets it untyped
+        rasa_engine.dispose()
+        engine = sqlite_engine(rasa_engine.url)  # Rasa's own reading of ``db`` (relative paths, quoting)
+        self.engine = engine
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=engine)
