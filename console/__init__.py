@@ -18,6 +18,7 @@ from pydantic import BaseModel, SecretStr, ValidationError, validator
 
 from console.auth import init_auth
 from console.rasa_api import RasaApi
+from knowledge.embedder import Embedder
 from travelbot.casework import CaseStore
 from travelbot.optouts import OptOutStore
 from travelbot.settings import ConfigError, Settings
@@ -89,9 +90,20 @@ def create_app(
     init_auth(app, users)  # first: an anonymous request is refused (401) before anything else runs
     CSRFProtect(app)
 
+    # One sentence model per console process (loaded on first use), shared by the editor's preview and
+    # publication, rollbacks and the review queue's clustering.
+    app.extensions["travelbot_embedder"] = Embedder()
+
+    from console import dashboard, review
+    from console.editor import bp as editor
+    from console.history import bp as history
     from console.views import bp as views
 
     app.register_blueprint(views)
+    app.register_blueprint(editor, settings=config)
+    app.register_blueprint(history, settings=config)
+    review.register(app, config, cases.engine)
+    dashboard.register(app)
 
     @app.after_request
     def headers(response: Response) -> Response:

@@ -27,6 +27,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from travelbot.casework import aware
 from travelbot.handoffs import handoffs, metadata
+from travelbot.schema import ensure_schema
 
 logger = logging.getLogger(__name__)
 TIMEOUT_S = 10.0
@@ -69,7 +70,7 @@ class Notifier:
             retry=retry_if_exception(_transient),
             reraise=True,
         )
-        metadata.create_all(engine, tables=[handoffs, notifications])
+        ensure_schema(engine)
 
     def pending(self) -> List[Dict[str, Any]]:
         done = sa.select(notifications.c.handoff_id)

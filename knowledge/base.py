@@ -59,9 +59,27 @@ def _encode_with_progress(embedder: Embedder, texts: List[str], label: str, prog
     return np.vstack(chunks) if chunks else np.zeros((0, embedder.dimension), dtype=np.float32)
 
 
+def scope_training_key(corpus: Corpus, pairs: List[Tuple[str, str]], embedder: Embedder) -> str:
+    """Everything the scope classifier is trained from: the questions, the other classes, the model."""
+    texts, _, questions = EntryIndex.rows_for(corpus)
+    screening = [(text, SCREENING) for text, question in zip(texts, questions, strict=True) if question]
+    return training_fingerprint([*screening, *pairs, (embedder.fingerprint(), "model")])
+
+
 def build(
-    corpus: Corpus, embedder: Embedder, progress: bool = True, cache: Optional[EmbeddingCache] = None
+    corpus: Corpus,
+    embedder: Embedder,
+    progress: bool = True,
+    cache: Optional[EmbeddingCache] = None,
+    previous: Optional[KnowledgeBase] = None,
 ) -> Tuple[EntryIndex, ScopeClassifier]:
+    """Embed (new texts only, with a cache) and index the corpus; train the scope classifier.
+
+    With ``previous`` (the live version when publishing), its scope classifier is reused when it was
+    trained from exactly the same questions: training is deterministic, so an edit that leaves every
+    question alone (an answer, a status, a date, an alias) would only train the same classifier again,
+    and training is most of a one-entry publication's time.
+    """
     cache = cache or EmbeddingCache(None, embedder.fingerprint())
     texts, owners, questions = EntryIndex.rows_for(corpus)
     vectors = cache.encode(
@@ -74,6 +92,9 @@ def build(
         scope_texts, lambda todo: _encode_with_progress(embedder, todo, "Embedding scope examples", progress)
     )
     cache.save(texts + scope_texts)
+    key = scope_training_key(corpus, pairs, embedder)
+    if previous is not None and scope_training_key(previous.corpus, pairs, previous.embedder) == key:
+        return index, previous.scope
     # The screening class learns from the questions only: thousands of bare
     # brand names would outweigh them and make real questions look off-topic.
     screening = vectors[np.array(questions, dtype=bool)]

@@ -19,6 +19,9 @@ from knowledge.schema import Entry
 
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 KIND_FOLDERS = {"item": "items", "topic": "topics"}
+# libyaml's safe loader when PyYAML was built with it (same results, ~10x faster: a publication reads every
+# file), else the pure-Python one.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def read_entry(path: Path, root: Path = CORPUS_DIR) -> Entry:
     """Parse and validate one file; raises CorpusError naming file and field."""
     rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CorpusError([Problem(rel, path.stem, "(file)", f"not valid YAML: {exc}")]) from exc
     if not isinstance(raw, dict):

@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from knowledge.base import KnowledgeBase, _fingerprint, _load_saved, _save, buil
 from knowledge.corpus import Corpus
 from knowledge.embedder import Embedder
 from knowledge.embedding_cache import EmbeddingCache
+from knowledge.entry_files import write_text_atomic
 from knowledge.schema import Entry
 from knowledge.scope import labelled_examples
 
@@ -68,16 +68,9 @@ def read_marker(index_dir: Path) -> Optional[Marker]:
         return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_snapshot(index_dir: Path, version: int, corpus: Corpus) -> None:
     entries = [json.loads(entry.json()) for entry in corpus]
-    _write_atomic(snapshot_path(index_dir, version), json.dumps(entries, indent=0))
+    write_text_atomic(snapshot_path(index_dir, version), json.dumps(entries, indent=0))
 
 
 def read_snapshot(index_dir: Path, version: int, root: Path) -> Corpus:
@@ -97,14 +90,22 @@ def load_saved(directory: Path, corpus: Corpus, embedder: Embedder) -> Optional[
 
 
 def build_at(
-    directory: Path, corpus: Corpus, embedder: Embedder, cache_file: Path, progress: bool = False
+    directory: Path,
+    corpus: Corpus,
+    embedder: Embedder,
+    cache_file: Path,
+    progress: bool = False,
+    previous: Optional[KnowledgeBase] = None,
 ) -> KnowledgeBase:
-    """Like load_or_build, but with an explicit embedding cache (a draft shares the live index's cache)."""
+    """Like load_or_build, but with an explicit embedding cache (a draft shares the live index's cache).
+
+    ``previous``: the live version, whose scope classifier is reused when its questions are unchanged.
+    """
     kb = load_saved(directory, corpus, embedder)
     if kb is not None:
         return kb
     cache = EmbeddingCache(cache_file, embedder.fingerprint())
-    index, scope = build(corpus, embedder, progress, cache)
+    index, scope = build(corpus, embedder, progress, cache, previous)
     fingerprint = fingerprint_of(corpus, embedder)
     _save(directory, fingerprint, index, scope)
     return KnowledgeBase(corpus, index, scope, embedder, fingerprint)
@@ -126,9 +127,9 @@ def load_published(
 
 
 @contextlib.contextmanager
-def publishing_lock(index_dir: Path) -> Iterator[None]:
-    """One publication at a time per index (another editor's publish waits)."""
-    lock_file = _sibling(index_dir, "-publish.lock")
+def _file_lock(lock_file: Path) -> Iterator[None]:
+    """An exclusive lock for threads and processes alike: each call opens the file anew, and a flock
+    belongs to the open file (so two threads of one process exclude each other too)."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with lock_file.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -138,9 +139,29 @@ def publishing_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build_draft(index_dir: Path, corpus: Corpus, embedder: Embedder, progress: bool = False) -> KnowledgeBase:
+def publishing_lock(index_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """One publication at a time per index (another editor's publish waits)."""
+    return _file_lock(_sibling(index_dir, "-publish.lock"))
+
+
+def corpus_files_lock(index_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """One writer of the corpus files at a time, from reading them to publishing them: the console's
+    draft publication, a rollback and the CLI's publish (which must not read another's half-applied
+    files). Taken outside publishing_lock, never inside it."""
+    return _file_lock(_sibling(index_dir, "-files.lock"))
+
+
+def build_draft(
+    index_dir: Path,
+    corpus: Corpus,
+    embedder: Embedder,
+    progress: bool = False,
+    previous: Optional[KnowledgeBase] = None,
+) -> KnowledgeBase:
     """The draft's knowledge base, built beside the live index (which stays untouched until publish)."""
-    return build_at(_sibling(index_dir, "-draft"), corpus, embedder, cache_path(index_dir), progress)
+    return build_at(
+        _sibling(index_dir, "-draft"), corpus, embedder, cache_path(index_dir), progress, previous
+    )
 
 
 def make_live(index_dir: Path, draft: KnowledgeBase, version: int) -> Marker:
@@ -148,7 +169,9 @@ def make_live(index_dir: Path, draft: KnowledgeBase, version: int) -> Marker:
     _save(index_dir, draft.fingerprint, draft.index, draft.scope)
     write_snapshot(index_dir, version, draft.corpus)
     marker = Marker(version, draft.fingerprint)
-    _write_atomic(marker_path(index_dir), json.dumps({"version": version, "fingerprint": draft.fingerprint}))
+    write_text_atomic(
+        marker_path(index_dir), json.dumps({"version": version, "fingerprint": draft.fingerprint})
+    )
     shutil.rmtree(_sibling(index_dir, "-draft"), ignore_errors=True)
     return marker
 

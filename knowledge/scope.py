@@ -12,6 +12,7 @@ airline/agency questions and whose other intents are off-topic.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,20 @@ CLINC_PER_INTENT = 20
 
 
 def labelled_examples(scope_dir: Path = SCOPE_DIR, clinc_file: Path = CLINC_FILE) -> List[Tuple[str, str]]:
-    """(text, label) pairs for every class except screening."""
+    """(text, label) pairs for every class except screening.
+
+    Read once per process while the files are unchanged: every build, fingerprint and publication
+    asks for them, and parsing the CLINC150 file each time was a visible part of a publication.
+    """
+    files = [*sorted(scope_dir.glob("*.yml")), clinc_file]
+    stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    return list(_read_labelled_examples(scope_dir, clinc_file, stamps))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_labelled_examples(
+    scope_dir: Path, clinc_file: Path, _stamps: Tuple[Tuple[str, int, int], ...]
+) -> Tuple[Tuple[str, str], ...]:
     pairs: List[Tuple[str, str]] = []
     for path in sorted(scope_dir.glob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -66,7 +80,7 @@ def labelled_examples(scope_dir: Path = SCOPE_DIR, clinc_file: Path = CLINC_FILE
         taken[intent] = taken.get(intent, 0) + 1
         pairs.append((text, OTHER_AGENCY if intent in CLINC_OTHER_AGENCY else OFF_TOPIC))
     pairs.extend((text, OFF_TOPIC) for text, _ in clinc["oos_train"])
-    return pairs
+    return tuple(pairs)
 
 
 def training_fingerprint(pairs: Sequence[Tuple[str, str]]) -> str:

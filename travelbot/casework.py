@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 import sqlalchemy as sa
 
 from travelbot.handoffs import handoffs, metadata
+from travelbot.schema import ensure_schema
 
 VIEWS = ("waiting", "mine", "claimed", "resolved")
 RESOLVED_SHOWN = 200
@@ -117,7 +118,7 @@ class AgentMessage:
 class CaseStore:
     def __init__(self, engine: sa.engine.Engine):
         self.engine = engine
-        metadata.create_all(engine, tables=[handoffs, claims, agent_messages])
+        ensure_schema(engine)
 
     def _select(self) -> sa.sql.Select:
         return sa.select(handoffs, claims.c.agent, claims.c.claimed_at, claims.c.resolved_at).select_from(

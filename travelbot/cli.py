@@ -167,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     from travelbot.publisher import register as register_publish_command
 
     register_publish_command(sub)
+
+    from travelbot.rollback import register as register_rollback_command
+
+    register_rollback_command(sub)
+
+    from travelbot.schema import register as register_db_command
+
+    register_db_command(sub)
     return parser
 
 

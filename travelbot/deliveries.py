@@ -15,6 +15,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from travelbot.handoffs import metadata
+from travelbot.schema import ensure_schema
 
 deliveries = sa.Table(
     "deliveries",
@@ -28,7 +29,7 @@ deliveries = sa.Table(
 class DeliveryLog:
     def __init__(self, engine: sa.engine.Engine):
         self.engine = engine
-        metadata.create_all(engine, tables=[deliveries])
+        ensure_schema(engine)
 
     def first_delivery(self, channel: str, message_id: str) -> bool:
         """True the first time (channel, message_id) is seen, False for every redelivery."""

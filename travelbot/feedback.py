@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import sqlalchemy as sa
 
 from travelbot.handoffs import metadata
+from travelbot.schema import ensure_schema
 
 feedback = sa.Table(
     "feedback",
@@ -47,7 +48,7 @@ class Vote:
 class FeedbackStore:
     def __init__(self, engine: sa.engine.Engine):
         self.engine = engine
-        metadata.create_all(engine, tables=[feedback])
+        ensure_schema(engine)
 
     def record(self, vote: Vote) -> int:
         with self.engine.begin() as conn:

@@ -19,6 +19,7 @@ import numpy as np
 
 from bot.turn import Parse, decide_turn
 from knowledge.embedder import Embedder
+from knowledge.embedding_cache import EmbeddingCache
 from knowledge.policy import Decision, Policy
 from travelbot.settings import ROOT
 
@@ -147,13 +148,22 @@ class GateReport:
 
 
 class PrecomputedEmbedder(Embedder):
-    """The questions' vectors, encoded once in one batch and shared by both versions (same model)."""
+    """The questions' vectors, encoded once in one batch and shared by both versions (same model).
 
-    def __init__(self, base: Embedder, texts: Sequence[str]):
+    With a ``cache`` (kept beside the index between publications) only questions not seen before are
+    encoded: the regression set rarely changes, and encoding it was seconds of every publication.
+    """
+
+    def __init__(self, base: Embedder, texts: Sequence[str], cache: Optional[EmbeddingCache] = None):
         super().__init__(base.path)
         self.base = base
         unique = list(dict.fromkeys(texts))
-        self.vectors = dict(zip(unique, base.encode(unique), strict=True)) if unique else {}
+        if not unique:
+            self.vectors: Dict[str, np.ndarray] = {}
+            return
+        cache = cache or EmbeddingCache(None, base.fingerprint())
+        self.vectors = dict(zip(unique, cache.encode(unique, base.encode), strict=True))
+        cache.save(unique)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         return self.base.encode(texts, batch_size, progress)
@@ -163,9 +173,15 @@ class PrecomputedEmbedder(Embedder):
         return self.base.encode_one(text) if vector is None else vector
 
 
-def run_gate(live: Policy, draft: Policy, questions: Sequence[Question], parse: Parser) -> GateReport:
+def run_gate(
+    live: Policy,
+    draft: Policy,
+    questions: Sequence[Question],
+    parse: Parser,
+    cache: Optional[EmbeddingCache] = None,
+) -> GateReport:
     report = GateReport(len(questions), Score(), Score())
-    embedder = PrecomputedEmbedder(live.kb.embedder, [q.q for q in questions])
+    embedder = PrecomputedEmbedder(live.kb.embedder, [q.q for q in questions], cache)
     live, draft = (Policy(replace(p.kb, embedder=embedder), p.settings) for p in (live, draft))
     for question in questions:
         parsed = parse(question.q)
@@ -179,6 +195,10 @@ def run_gate(live: Policy, draft: Policy, questions: Sequence[Question], parse: 
 
 def gate_parses_path(index_dir: Path) -> Path:
     return index_dir.with_name(index_dir.name + "-gate-parses.json")
+
+
+def gate_embeddings_path(index_dir: Path) -> Path:
+    return index_dir.with_name(index_dir.name + "-gate-embeddings.npz")
 
 
 class ParseCache:

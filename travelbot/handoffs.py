@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
 
+from travelbot.schema import ensure_schema
+
 metadata = sa.MetaData()
 
 handoffs = sa.Table(
@@ -50,7 +52,7 @@ class Handoff:
 class HandoffStore:
     def __init__(self, url: str):
         self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        ensure_schema(self.engine)
 
     def record(self, handoff: Handoff) -> int:
         with self.engine.begin() as conn:

@@ -17,6 +17,7 @@ from typing import List, Optional
 import sqlalchemy as sa
 
 from travelbot.handoffs import metadata
+from travelbot.schema import ensure_schema
 
 optouts = sa.Table(
     "optouts",
@@ -39,7 +40,7 @@ class OptOut:
 class OptOutStore:
     def __init__(self, engine: sa.engine.Engine):
         self.engine = engine
-        metadata.create_all(engine, tables=[optouts])
+        ensure_schema(engine)
 
     def opt_out(self, channel: str, address: str, keyword: str) -> None:
         """Record that ``address`` opted out of ``channel``; a repeated STOP keeps the first time."""

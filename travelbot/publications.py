@@ -13,6 +13,7 @@ from typing import List, Optional
 import sqlalchemy as sa
 
 from travelbot.handoffs import metadata
+from travelbot.schema import ensure_schema
 
 publications = sa.Table(
     "publications",
@@ -44,7 +45,7 @@ class Publication:
 class PublicationStore:
     def __init__(self, engine: sa.engine.Engine):
         self.engine = engine
-        metadata.create_all(engine, tables=[publications])
+        ensure_schema(engine)
 
     def record(self, publication: Publication) -> None:
         with self.engine.begin() as conn:

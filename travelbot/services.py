@@ -20,9 +20,7 @@ from typing import Dict, Mapping
 import redis
 import sqlalchemy as sa
 
-# Every table of ours registers on the shared metadata when its module is imported: all are created here.
-from travelbot import casework, deliveries, feedback, optouts, users  # noqa: F401
-from travelbot.handoffs import metadata
+from travelbot.schema import SchemaError, ensure_schema
 from travelbot.settings import ConfigError, Settings
 
 SCALED_ENDPOINTS = "endpoints.scaled.yml"
@@ -103,7 +101,7 @@ def scaled_environment(config: Settings, env: Mapping[str, str]) -> Dict[str, st
 
 
 def check_postgresql(url: str) -> None:
-    """Connect once and create our tables (once, here, not racing from several action servers)."""
+    """Connect once and upgrade our tables (here, before any server starts, not at first use)."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -117,10 +115,12 @@ def check_postgresql(url: str) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        metadata.create_all(engine)
+        ensure_schema(engine)
     except sa.exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise ServiceError(f"cannot reach PostgreSQL at {where}: {reason}") from exc
+    except SchemaError as exc:
+        raise ServiceError(str(exc)) from exc
     finally:
         engine.dispose()
 

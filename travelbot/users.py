@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from travelbot.handoffs import metadata
+from travelbot.schema import ensure_schema
 
 ROLES = ("editor", "agent", "admin")
 MIN_PASSWORD_CHARS = 10
@@ -75,7 +76,7 @@ class UserStore:
     def __init__(self, engine: sa.engine.Engine, hasher: Optional[PasswordHasher] = None):
         self.engine = engine
         self.hasher = hasher or PasswordHasher()
-        metadata.create_all(engine, tables=[users])
+        ensure_schema(engine)
 
     def add(self, name: str, password: str, role: str) -> User:
         name = name.strip()

@@ -1,0 +1,1 @@
+"""Alembic migrations of our own tables (never Rasa's tracker tables); run them with travelbot.schema."""
