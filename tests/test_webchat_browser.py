@@ -8,15 +8,23 @@ and only skip on a developer's machine.
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NoReturn
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import BrowserContext, Locator, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Locator, Page, Playwright, expect
 
+from tests.browser_fixtures import (
+    REPLY_MS,
+    ask,
+    bot_replies,
+    driven_chromium,
+    missing,
+    open_browser,
+    wait_reply,
+)
 from tests.servers import Servers
 from travelbot.feedback import FeedbackStore
 from travelbot.handoffs import HandoffStore
@@ -24,55 +32,20 @@ from travelbot.settings import ROOT
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-REPLY_MS = 120_000  # how long to wait for a bot reply on a busy machine (not an assertion)
 ANSWERED = "can i put my power bank in checked luggage?"
 
 
-# Candidates for a question the bot answers with a choice; the first the CLI clarifies is used.
-def _missing(what: str) -> NoReturn:
-    """In CI a missing browser prerequisite is a failure, elsewhere a skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI must run the browser tests: `make test` installs it)")
-    pytest.skip(f"{what}; run `make browser-deps`")
-
-
-@pytest.fixture(scope="module")  # closed per module: its event loop must not outlive the browser tests
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"{CHROMIUM} is missing (Debian package 'chromium')")
-    with sync_playwright() as running:
-        yield running
+    yield from driven_chromium()
 
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
     if not AXE.is_file():
-        _missing(f"{AXE.relative_to(ROOT)} is missing (npm ci in tests/browser)")
+        missing(f"{AXE.relative_to(ROOT)} is missing (npm ci in tests/browser)")
     return AXE.read_text(encoding="utf-8")
-
-
-def open_browser(playwright: Playwright, profile: Path, width: int = 1024) -> BrowserContext:
-    # bypass_csp lets the test inject axe-core; the page's own CSP blocks inline scripts.
-    return playwright.chromium.launch_persistent_context(
-        str(profile),
-        executable_path=str(CHROMIUM),
-        args=CHROMIUM_ARGS,
-        headless=True,
-        viewport={"width": width, "height": 700},
-        bypass_csp=True,
-    )
 
 
 @pytest.fixture
@@ -84,24 +57,6 @@ def page(playwright: Playwright, servers: Servers, tmp_path: Path) -> Iterator[P
         yield tab
     finally:
         context.close()
-
-
-def bot_replies(page: Page) -> Locator:
-    return page.locator("#log .msg.bot")
-
-
-def wait_reply(page: Page, before: int) -> Locator:
-    expect(bot_replies(page)).to_have_count(before + 1, timeout=REPLY_MS)
-    reply = bot_replies(page).nth(before)
-    assert "error" not in (reply.get_attribute("class") or ""), reply.inner_text()
-    return reply
-
-
-def ask(page: Page, question: str) -> Locator:
-    before = bot_replies(page).count()
-    page.locator("#message").fill(question)
-    page.locator("#message").press("Enter")
-    return wait_reply(page, before)
 
 
 def sender_of(page: Page) -> str:
