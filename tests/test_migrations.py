@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import Iterator, List
 
@@ -23,6 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from tests.postgres import fresh_database
 from tests.servers import free_port
 from travelbot.handoffs import Handoff, HandoffStore
 from travelbot.schema import (
@@ -38,7 +38,6 @@ from travelbot.schema import (
 )
 from travelbot.settings import ROOT
 
-ADMIN_URL = os.environ.get("TRAVELBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SUBPROCESS_TIMEOUT_S = 180
 RASA_TABLE = "events"  # what Rasa's SQL tracker store keeps in the same database in scaled mode
 
@@ -75,30 +74,11 @@ def version_rows(engine: sa.engine.Engine) -> List[str]:
         return list(conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
 
 
-def _admin_engine() -> sa.engine.Engine:
-    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
-    admin = _admin_engine()
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.DBAPIError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL migration tests: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    name = f"travelbot_migrations_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("travelbot_migrations", "PostgreSQL migration tests") as url:
+        yield url
 
 
 def sqlite_engine(path: Path) -> sa.engine.Engine:

@@ -12,9 +12,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +26,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 
 from console import ConsoleSecrets, create_app
+from tests.postgres import fresh_database
 from tests.review_dashboard_data import (
     CHARGER_CLARIFY,
     DAY_1,
@@ -268,27 +267,11 @@ def test_no_tracker_yet_means_empty_numbers(tmp_path: Path, world: Dict[str, Any
     assert not missing.exists()
 
 
-ADMIN_URL = os.environ.get("TRAVELBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database (as in tests/test_scaled_mode.py), dropped afterwards."""
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    name = f"travelbot_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.DBAPIError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A fresh PostgreSQL database, dropped afterwards."""
+    with fresh_database("travelbot_test", "PostgreSQL tests") as url:
+        yield url
 
 
 def test_scaled_mode_reads_the_tracker_from_postgresql(

@@ -23,13 +23,13 @@ import sqlalchemy as sa
 import yaml
 from rasa.utils.endpoints import EndpointConfig
 
+from tests.postgres import admin_engine, fresh_database, skip_or_fail
 from tests.servers import Servers, free_port, start_servers
 from travelbot import launch, services
 from travelbot.handoffs import HandoffStore, metadata
 from travelbot.redis_lock import AtomicRedisLockStore
 from travelbot.settings import ROOT, ConfigError, Settings
 
-ADMIN_URL = os.environ.get("TRAVELBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PERSON = "i want to talk to a real person"
 # Questions the corpus answers outright, with the entry each must be answered from.
 ANSWERS: List[Tuple[str, str]] = [
@@ -48,36 +48,22 @@ ANSWERS: List[Tuple[str, str]] = [
 CONVERSATIONS = 20
 
 
-def _admin_engine() -> sa.engine.Engine:
-    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-
-
 def _require_services() -> None:
     """Skip without PostgreSQL/Redis, except under CI, where their absence is a failure."""
     try:
-        with _admin_engine().connect() as conn:
+        with admin_engine().connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         services.check_redis(services.redis_target(os.environ))
     except (sa.exc.DBAPIError, services.ServiceError) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the scaled-mode tests: {exc} (.ci/run starts the services)")
-        pytest.skip(f"PostgreSQL/Redis not reachable: {exc}")
+        skip_or_fail("scaled-mode tests", exc)
 
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this run, dropped afterwards."""
     _require_services()
-    name = f"travelbot_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("travelbot_test", "scaled-mode tests") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
