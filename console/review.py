@@ -10,14 +10,21 @@ editorial work, and it shows travelers' words outside any one handoff.
 from __future__ import annotations
 
 from typing import List, Optional, cast
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
 
 from console import search
+from travelbot import audit
+from travelbot.audit import AuditLog
 from travelbot.conversation_log import ConversationLog
+from travelbot.regression import MAX_QUESTION_CHARS, NO_ANSWER, Expect, RegressionError, save_question
 from travelbot.review_queue import ORDERS, Cluster, ReviewQueue
 from travelbot.settings import Settings
 
@@ -41,6 +48,7 @@ def register(app: Flask, config: Settings, records: sa.engine.Engine) -> None:
     """Attach the review queue (one per process: it holds the embedding model once loaded) and its page."""
     log = ConversationLog.from_settings(config, records)
     app.extensions["travelbot_review"] = ReviewQueue(log, app.extensions["travelbot_embedder"])
+    app.extensions["travelbot_review_settings"] = config
     app.register_blueprint(bp)
 
 
@@ -73,6 +81,44 @@ def title(entry_id: str) -> str:
     return entry.title if entry else entry_id
 
 
+class SaveQuestionForm(FlaskForm):
+    """One example of a group, saved into the gate's regression set with the answer it must get."""
+
+    question = StringField(validators=[DataRequired(), Length(max=MAX_QUESTION_CHARS)])
+    expect = StringField(validators=[DataRequired(), Length(max=200)])
+
+
+@bp.route("/review/regression", methods=["POST"])
+def save_regression_question() -> ResponseReturnValue:
+    form = SaveQuestionForm()
+    if not form.validate_on_submit():
+        abort(400, "a question and what it must get (an entry id or no_answer) are needed")
+    choice = (form.expect.data or "").strip()
+    if choice != NO_ANSWER and search.entry(choice) is None:
+        abort(400, f"no entry {choice!r}")
+    expect: Expect = NO_ANSWER if choice == NO_ANSWER else (choice,)
+    config = cast(Settings, current_app.extensions["travelbot_review_settings"])
+    try:
+        saved = save_question(
+            config.corpus_path(), config.index_path(), form.question.data or "", expect, current_user.name
+        )
+    except RegressionError as exc:
+        abort(400, str(exc))
+    AuditLog(cast(sa.engine.Engine, current_app.extensions["travelbot_cases"].engine)).record(
+        current_user.name,
+        audit.QUESTION_SAVED,
+        choice,
+        {"question": saved.question, "updated": saved.updated},
+    )
+    what = "no answer (hand off or decline)" if choice == NO_ANSWER else f"“{title(choice)}”"
+    flash(f"Saved for the publication gate: “{saved.question}” must get {what}.", "info")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("review.review_queue"), 303)
+
+
+def _same_site(url: Optional[str]) -> bool:
+    return bool(url) and urlsplit(url or "").netloc in ("", request.host)
+
+
 @bp.route("/review")
 def review_queue() -> ResponseReturnValue:
     days = window_days()
@@ -90,4 +136,6 @@ def review_queue() -> ResponseReturnValue:
         title=title,
         create_entry_link=create_entry_link,
         add_phrasings_link=add_phrasings_link,
+        save_form=SaveQuestionForm(),
+        no_answer=NO_ANSWER,
     )

@@ -23,6 +23,7 @@ PREVIEWED = "previewed"
 PUBLISHED = "published"
 PUBLISH_REFUSED = "publish_refused"
 OVERRIDE_USED = "override_used"
+QUESTION_SAVED = "regression_question_saved"
 
 audit_log = sa.Table(
     "audit_log",
