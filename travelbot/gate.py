@@ -59,6 +59,9 @@ def load_questions(files: Iterable[Path]) -> List[Question]:
     return questions
 
 
+MAX_DECIDED = 20_000  # remembered gate decisions (a few versions of the regression set)
+
+
 @dataclass(frozen=True)
 class Result:
     decision: str
@@ -68,10 +71,25 @@ class Result:
         return f"{self.decision} {self.entry_id}" if self.entry_id else self.decision
 
 
+_DECIDED: Dict[Tuple[str, str, Parse], Result] = {}
+
+
 def decide(policy: Policy, parse: Parse) -> Result:
-    turn = decide_turn(policy, parse)
-    answered = turn.decision == Decision.ANSWER
-    return Result(turn.decision.value, turn.outcome.entry_id if answered else None)
+    """The bot's answer to a first message; remembered per knowledge-base version, settings and reading.
+
+    A decision depends on nothing else, and the gate asks the same questions of the same version again:
+    the draft of one publication is the live version of the next (half of a publication's gate time).
+    """
+    key = (policy.kb.fingerprint, policy.settings.json(), parse)
+    result = _DECIDED.get(key)
+    if result is None:
+        turn = decide_turn(policy, parse)
+        answered = turn.decision == Decision.ANSWER
+        result = Result(turn.decision.value, turn.outcome.entry_id if answered else None)
+        if len(_DECIDED) >= MAX_DECIDED:
+            _DECIDED.clear()
+        _DECIDED[key] = result
+    return result
 
 
 @dataclass

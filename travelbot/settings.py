@@ -159,7 +159,7 @@ class Settings(_Strict):
     rate_limit: RateLimitSettings = RateLimitSettings()
     index_dir: Path = Path("var/index")
     corpus_dir: Path = Path("knowledge/corpus")  # the entry files; editors' regression questions beside it
-    reload_check_ms: int = Field(default=500, ge=0, le=60_000)  # how often answering checks for a publish
+    reload_check_ms: int = Field(default=250, ge=0, le=60_000)  # how often answering stats the publish marker
     source_file: Optional[Path] = None
 
     @validator("corpus_dir")
