@@ -24,6 +24,7 @@ from knowledge.corpus import CORPUS_DIR, load_corpus, read_entry
 from knowledge.embedder import Embedder
 from knowledge.publish import build_at, cache_path
 from knowledge.schema import Entry
+from tests.editor_client import copy_index
 from travelbot.publisher import publish
 from travelbot.settings import ROOT, Settings, load_settings
 
@@ -114,12 +115,7 @@ def published_copy(workdir: Path) -> PublishedCopy:
     """Copy the corpus and the built index into ``workdir`` and publish the unchanged files (version 1)."""
     corpus_dir, index_dir = workdir / "knowledge" / "corpus", workdir / "index"
     shutil.copytree(CORPUS_DIR, corpus_dir)
-    for name in ("index", "index-embeddings.npz", "index-gate-parses.json"):
-        source = ROOT / "var" / name
-        if source.is_dir():
-            shutil.copytree(source, workdir / name)
-        elif source.exists():
-            shutil.copy(source, workdir / name)
+    copy_index(workdir)
     config = load_settings(ROOT / "travelbot.yml").copy(
         update={"corpus_dir": corpus_dir, "index_dir": index_dir}, deep=True
     )

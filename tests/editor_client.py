@@ -15,7 +15,7 @@ from knowledge.corpus import CORPUS_DIR
 from knowledge.schema import Entry
 from travelbot.casework import CaseStore
 from travelbot.handoffs import HandoffStore
-from travelbot.settings import Settings
+from travelbot.settings import ROOT, Settings
 from travelbot.users import UserStore
 
 PASSWORD = "correct horse battery"
@@ -29,6 +29,16 @@ def copy_corpus(root: Path) -> Path:
     shutil.copytree(CORPUS_DIR, corpus_dir)
     (root / "knowledge" / "regression").mkdir()
     return corpus_dir
+
+
+def copy_index(root: Path) -> None:
+    """Copy the built index, its embedding cache and the gate's cached parses from var/ into ``root``."""
+    for name in ("index", "index-embeddings.npz", "index-gate-parses.json"):
+        source = ROOT / "var" / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        elif source.exists():
+            shutil.copy(source, root / name)
 
 
 def settings_for(root: Path) -> Settings:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -21,7 +20,16 @@ from knowledge.corpus import load_corpus, read_entry
 from knowledge.entry_files import find_entry_file
 from knowledge.policy import Policy
 from knowledge.publish import build_at, cache_path, load_published, read_marker
-from tests.editor_client import EDITED, copy_corpus, form_of, make_app, settings_for, signed_in, token
+from tests.editor_client import (
+    EDITED,
+    copy_corpus,
+    copy_index,
+    form_of,
+    make_app,
+    settings_for,
+    signed_in,
+    token,
+)
 from travelbot import audit
 from travelbot.audit import AuditLog
 from travelbot.drafts import DraftStore
@@ -29,7 +37,7 @@ from travelbot.gate import ParseCache, decide, gate_parses_path, load_questions,
 from travelbot.handoffs import HandoffStore
 from travelbot.publications import PublicationStore
 from travelbot.publisher import publish
-from travelbot.settings import ROOT, Settings
+from travelbot.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +50,7 @@ def live_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A corpus copy whose unchanged files are version 1 (the copied index brought up to date first)."""
     root = tmp_path_factory.mktemp("editor-live")
     copy_corpus(root)
-    for name in ("index", "index-embeddings.npz", "index-gate-parses.json"):
-        source = ROOT / "var" / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        elif source.exists():
-            shutil.copy(source, root / name)
+    copy_index(root)
     return root
 
 

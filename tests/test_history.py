@@ -30,6 +30,7 @@ from knowledge.entry_files import render_entry
 from knowledge.policy import Policy
 from knowledge.publish import build_at, cache_path, load_published, read_marker, read_snapshot
 from knowledge.schema import Entry
+from tests.editor_client import copy_index
 from tests.test_console import PASSWORD, SECRETS, login, token
 from travelbot.casework import CaseStore
 from travelbot.gate import (
@@ -86,12 +87,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("history")
     shutil.copytree(CORPUS_DIR, root / "knowledge" / "corpus")
     (root / "knowledge" / "regression").mkdir()
-    for name in ("index", "index-embeddings.npz", "index-gate-parses.json"):
-        source = ROOT / "var" / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        elif source.exists():
-            shutil.copy(source, root / name)
+    copy_index(root)
     raw = yaml.safe_load((ROOT / "travelbot.yml").read_text(encoding="utf-8"))
     raw["storage"]["sqlite_path"] = str(root / "travelbot.db")
     raw.update(corpus_dir=str(root / "knowledge" / "corpus"), index_dir=str(root / "index"))
