@@ -34,6 +34,7 @@ from sanic.response import HTTPResponse
 from channels import rate_limit
 from channels.messenger_api import GraphClient, MessengerConfig, quick_replies
 from channels.rest import MAX_MESSAGE_CHARS, BadRequest, read_body, read_json_object
+from channels.silence import UNAVAILABLE_TEXT, failed_silently, tracker_store_of
 from travelbot.deliveries import DeliveryLog
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class MessengerOutput(OutputChannel):
 
     def __init__(self, client: GraphClient):
         self.client = client
+        self.sent = 0  # texts sent: none in a turn outside a handoff means the assistant failed
 
     @classmethod
     def name(cls) -> str:
@@ -160,12 +162,14 @@ class MessengerOutput(OutputChannel):
             text = f"{text}\n\nSource: {source}"
         if text:
             await self.client.send_text(recipient_id, text, replies=quick_replies(buttons))
+            self.sent += 1
         for ignored in ("image", "attachment", "elements"):
             if message.get(ignored):
                 logger.warning("Messenger output: %s messages are not supported; not sent", ignored)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.client.send_text(recipient_id, text)
+        self.sent += 1
 
     async def send_custom_json(self, recipient_id: str, json_message: Dict[str, Any], **kwargs: Any) -> None:
         """Our custom dict carries metadata for the REST clients; a traveler never sees it."""
@@ -200,9 +204,16 @@ class MessengerWebhook:
         return 403, "verification failed"
 
     async def receive(
-        self, raw: bytes, signature: Optional[str], on_new_message: OnNewMessage
+        self,
+        raw: bytes,
+        signature: Optional[str],
+        on_new_message: OnNewMessage,
+        tracker_store: Optional[Any] = None,
     ) -> Tuple[int, Dict[str, Any]]:
-        """Check, parse, deduplicate and schedule a webhook post; (status, JSON body)."""
+        """Check, parse, deduplicate and schedule a webhook post; (status, JSON body).
+
+        ``tracker_store``: the Rasa server's, to tell a failed turn from a handoff (channels/silence.py).
+        """
         if self.config is None or self.client is None:
             return 503, {"error": "channel not configured"}
         if not signature_ok(self.config.app_secret.get_secret_value(), raw, signature):
@@ -219,7 +230,7 @@ class MessengerWebhook:
             else:
                 duplicates += 1
         for sender_events in fresh.values():
-            task = asyncio.create_task(self._handle(sender_events, on_new_message))
+            task = asyncio.create_task(self._handle(sender_events, on_new_message, tracker_store))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         accepted = sum(len(v) for v in fresh.values())
@@ -233,9 +244,12 @@ class MessengerWebhook:
             logger.exception("delivery log unavailable; handling %s without deduplication", delivery_id)
             return True
 
-    async def _handle(self, events: List[Event], on_new_message: OnNewMessage) -> None:
+    async def _handle(
+        self, events: List[Event], on_new_message: OnNewMessage, tracker_store: Optional[Any] = None
+    ) -> None:
         assert self.client is not None
         for event in events:
+            output = MessengerOutput(self.client)
             try:
                 admission = await self.limit.admit(CHANNEL, event.sender)
                 if not admission.allowed:
@@ -248,17 +262,24 @@ class MessengerWebhook:
                     continue
                 await on_new_message(
                     UserMessage(
-                        event.text,
-                        MessengerOutput(self.client),
-                        event.sender,
-                        input_channel=CHANNEL,
-                        metadata=event.metadata,
+                        event.text, output, event.sender, input_channel=CHANNEL, metadata=event.metadata
                     )
                 )
+                if not output.sent and await failed_silently(tracker_store, event.sender):
+                    logger.error("Messenger: no reply to %s (is the action server down?)", event.delivery_id)
+                    await self.client.send_text(event.sender, UNAVAILABLE_TEXT)
             except Exception:
                 logger.exception(
                     "failed to handle Messenger message %s from %s", event.delivery_id, event.sender
                 )
+                await self._apologise(event.sender)
+
+    async def _apologise(self, sender: str) -> None:
+        assert self.client is not None
+        try:
+            await self.client.send_text(sender, UNAVAILABLE_TEXT)
+        except Exception:
+            logger.exception("could not send the apology to a Messenger sender either")
 
     async def drain(self) -> None:
         """Wait for the events scheduled so far (tests, shutdown)."""
@@ -311,7 +332,8 @@ class MessengerInput(InputChannel):
             except BadRequest as exc:
                 return response.json({"error": exc.reason}, status=exc.status)
             signature = request.headers.get(SIGNATURE_HEADER)
-            status, body = await self.webhook.receive(raw, signature, on_new_message)
+            store = tracker_store_of(request.app)
+            status, body = await self.webhook.receive(raw, signature, on_new_message, store)
             return response.json(body, status=status)
 
         return hook

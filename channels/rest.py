@@ -13,11 +13,8 @@ own API needs for model uploads), before any handler could refuse it. Each
 webhook has its own cap and answers 413 with the reason as soon as the
 declared or received size passes it.
 
-When the action server is down, Rasa logs the failed action and answers the
-turn with nothing at all (200, ``[]``). Every intent of this bot leads to
-``action_respond``, which always utters, so an empty turn in a conversation
-that is not paused (paused: handed to a person, who replies) means the
-assistant failed: the traveler gets an apology instead of silence.
+When the action server is down, Rasa answers the turn with nothing at all;
+the traveler gets an apology instead (channels/silence.py).
 """
 
 from __future__ import annotations
@@ -30,22 +27,19 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
-from sanic import Blueprint, Sanic, response
+from sanic import Blueprint, response
 from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels import rate_limit
+from channels.silence import UNAVAILABLE_TEXT, failed_silently, tracker_store_of
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 20_000
 MAX_SENDER_CHARS = 128
-UNAVAILABLE_TEXT = (
-    "Sorry, something went wrong on my side and I could not answer that. "
-    "Please try again in a minute, or ask for a person."
-)
 
 
 class BadRequest(Exception):
@@ -121,12 +115,6 @@ def parse_body(raw: bytes) -> Incoming:
     return Incoming(sender.strip(), text, metadata)
 
 
-async def failed_silently(app: Sanic, sender: str) -> bool:
-    """True when an empty turn means the assistant failed, not that a person has the conversation."""
-    tracker = await app.ctx.agent.tracker_store.retrieve(sender)
-    return tracker is None or not tracker.is_paused()
-
-
 def unavailable_reply(sender: str) -> List[Dict[str, Any]]:
     """The apology turn, shaped as Rasa's own (text, then the custom dict clients read)."""
     custom = {"decision": "error", "reason": "assistant_unavailable"}
@@ -175,7 +163,9 @@ class RestChannel(InputChannel):
             except Exception:
                 logger.exception("failed to handle %r", copy.deepcopy(incoming.text[:200]))
                 return response.json({"error": "the assistant failed on this message"}, status=503)
-            if not collector.messages and await failed_silently(request.app, incoming.sender):
+            if not collector.messages and await failed_silently(
+                tracker_store_of(request.app), incoming.sender
+            ):
                 logger.error("no reply for %s (is the action server down?): sent an apology", incoming.sender)
                 return response.json(unavailable_reply(incoming.sender))
             return response.json(collector.messages)

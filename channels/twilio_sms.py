@@ -47,6 +47,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from channels import plain_text, rate_limit
 from channels.rest import BadRequest, read_body
+from channels.silence import failed_silently, tracker_store_of
 from channels.twilio_client import Sent, TwilioConfig, TwilioSender, load_config, mask
 from travelbot import runtime
 
@@ -72,6 +73,7 @@ TOO_LONG_TEXT = (
     "or text AGENT to reach a person."
 )
 FAILED_TEXT = "Sorry, something went wrong on my side. Please try again in a minute, or text AGENT."
+# Also sent for an empty turn outside a handoff (the action server is down: channels/silence.py).
 
 
 class Rejected(Exception):
@@ -232,7 +234,7 @@ class TwilioSmsInput(InputChannel):
             logger.info("%s: dropped redelivery of %s", self.name(), inbound.message_sid)
             return twiml_ok()
         # Shielded: if Twilio hangs up and Sanic cancels this handler, the turn still completes.
-        task = asyncio.ensure_future(self.handle(inbound, on_new_message))
+        task = asyncio.ensure_future(self.handle(inbound, on_new_message, tracker_store_of(request.app)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         await asyncio.shield(task)
@@ -249,7 +251,12 @@ class TwilioSmsInput(InputChannel):
             request.headers.get("X-Twilio-Signature", ""),
         )
 
-    async def handle(self, inbound: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def handle(
+        self,
+        inbound: Inbound,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        tracker_store: Optional[Any] = None,
+    ) -> None:
         """One verified, first-time message: keywords and odd messages here, the rest through Rasa."""
         address, text = inbound.address, inbound.text.strip()
         keyword, optouts = text.upper(), runtime.opt_out_store()
@@ -278,10 +285,14 @@ class TwilioSmsInput(InputChannel):
         elif len(text) > MAX_BODY_CHARS:
             await self.send(address, [TOO_LONG_TEXT])
         else:
-            await self.send(address, await self.ask_rasa(inbound, text, on_new_message))
+            await self.send(address, await self.ask_rasa(inbound, text, on_new_message, tracker_store))
 
     async def ask_rasa(
-        self, inbound: Inbound, text: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+        self,
+        inbound: Inbound,
+        text: str,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        tracker_store: Optional[Any] = None,
     ) -> List[str]:
         collector = CollectingOutputChannel()
         message = UserMessage(
@@ -296,6 +307,13 @@ class TwilioSmsInput(InputChannel):
             await on_new_message(message)
         except Exception:
             logger.exception("%s: failed to handle %s", self.name(), inbound.message_sid)
+            return [FAILED_TEXT]
+        if not collector.messages and await failed_silently(tracker_store, inbound.address):
+            logger.error(
+                "%s: no reply to %s (is the action server down?): apologised",
+                self.name(),
+                inbound.message_sid,
+            )
             return [FAILED_TEXT]
         return self.reply_bodies(collector.messages)
 

@@ -1,5 +1,6 @@
-"""Faults against the real servers: the action server dies mid-conversation; Twilio redelivers a slow
-turn; in the scaled mode, Redis (the lock store) goes away and comes back.
+"""Faults against the real servers: the action server dies mid-conversation (REST, SMS and Messenger
+travelers each get an apology, then answers again); Twilio redelivers a slow turn; in the scaled mode,
+Redis (the lock store) goes away and comes back.
 
 The servers are this module's own (the action server gets killed here, so the
 session's shared servers are not used). Only Twilio's API is replaced, by a
@@ -28,10 +29,14 @@ import pytest
 import redis
 import requests
 
-from channels.rest import UNAVAILABLE_TEXT
+from channels.silence import UNAVAILABLE_TEXT
+from channels.twilio_sms import FAILED_TEXT
+from tests import messenger_payloads as fb
 from tests import twilio_payloads as tw
 from tests.provider_stub import JsonHandler
 from tests.servers import Servers, _wait, free_port, start_servers
+from tests.test_messenger_live import PAGE_TOKEN, SECRET, VERIFY_TOKEN, FakeGraph
+from tests.test_messenger_live import post as post_messenger
 from tests.test_scaled_mode import database_url  # noqa: F401 (a fixture: a fresh PostgreSQL database)
 
 pytestmark = pytest.mark.slow
@@ -134,8 +139,24 @@ def api() -> Iterator[GatedTwilioApi]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, api: GatedTwilioApi) -> Iterator[Servers]:
-    with start_servers(tmp_path_factory.mktemp("faults"), extra_env=tw.environment(api.url)) as running:
+def graph() -> Iterator[FakeGraph]:
+    fake = FakeGraph()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory, api: GatedTwilioApi, graph: FakeGraph
+) -> Iterator[Servers]:
+    env = dict(
+        tw.environment(api.url),
+        FB_VERIFY_TOKEN=VERIFY_TOKEN,
+        FB_APP_SECRET=SECRET,
+        FB_PAGE_ACCESS_TOKEN=PAGE_TOKEN,
+        FB_GRAPH_URL=graph.url,
+    )
+    with start_servers(tmp_path_factory.mktemp("faults"), extra_env=env) as running:
         yield running
 
 
@@ -157,25 +178,52 @@ def user_texts(live: Servers, sender: str) -> List[str]:
     return [e["text"] for e in live.tracker(sender)["events"] if e["event"] == "user"]
 
 
+def rest_turn(live: Servers, sender: str, text: str) -> List[Dict[str, Any]]:
+    reply = requests.post(
+        f"{live.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=WAIT_S
+    )
+    assert reply.status_code == 200, reply.text  # not a 500, not a 503
+    return list(reply.json())
+
+
+def sms_turn(live: Servers, api: GatedTwilioApi, number: str, text: str) -> str:
+    """The one SMS the traveler gets back (the webhook returns once it was handed to Twilio's API)."""
+    before = len(api.to(number))
+    answered = post_sms(live, tw.form("sms_text", From=number, Body=text, MessageSid=tw.new_sid()))
+    assert answered.status_code == 200, answered.text
+    sent = api.to(number)[before:]
+    assert len(sent) == 1, sent
+    return sent[0]["Body"]
+
+
+def messenger_turn(live: Servers, graph: FakeGraph, psid: str, text: str) -> str:
+    """The one Send API text the traveler gets back."""
+    before = len(graph.to(psid))
+    posted = post_messenger(live, fb.body(fb.event("text_message", psid=psid, mid=fb.new_mid(), text=text)))
+    assert posted.status_code == 200, posted.text
+    sent = graph.wait_for(psid, before + 1)[before:]
+    assert len(sent) == 1, sent
+    return str(sent[0]["message"]["text"])
+
+
 def test_action_server_killed_mid_conversation_gets_an_apology_then_the_conversation_goes_on(
-    live: Servers, actions: ActionServer
+    live: Servers, actions: ActionServer, api: GatedTwilioApi, graph: FakeGraph
 ) -> None:
-    sender = f"fault-{uuid.uuid4().hex[:10]}"
+    api.gate.set()  # this test's SMS replies go straight through
+    sender, number, psid = f"fault-{uuid.uuid4().hex[:10]}", tw.new_number(), fb.new_psid()
     first = live.say(sender, "can i bring my power bank in checked luggage")
     assert custom(first)["decision"] in ("answer", "clarify")
+    assert sms_turn(live, api, number, "can i bring my power bank") != FAILED_TEXT
+    assert messenger_turn(live, graph, psid, "can i bring my power bank") != UNAVAILABLE_TEXT
 
     how = actions.kill()
     with pytest.raises(requests.ConnectionError):
         requests.get(actions.health, timeout=10)
-    reply = requests.post(
-        f"{live.rasa_url}/webhooks/rest/webhook",
-        json={"sender": sender, "message": "is a pocket knife ok in carry on"},
-        timeout=120,
-    )
-    assert reply.status_code == 200, reply.text  # not a 500, not a 503
-    messages = reply.json()
+    messages = rest_turn(live, sender, "is a pocket knife ok in carry on")
     assert [m["text"] for m in messages if "text" in m] == [UNAVAILABLE_TEXT]
     assert custom(messages) == {"decision": "error", "reason": "assistant_unavailable"}
+    assert sms_turn(live, api, number, "is a pocket knife ok in carry on") == FAILED_TEXT
+    assert messenger_turn(live, graph, psid, "is a pocket knife ok in carry on") == UNAVAILABLE_TEXT
 
     actions.start(how)
     after = live.say(sender, "do i need a real id to fly")
@@ -186,6 +234,10 @@ def test_action_server_killed_mid_conversation_gets_an_apology_then_the_conversa
         "is a pocket knife ok in carry on",
         "do i need a real id to fly",
     ]
+    assert sms_turn(live, api, number, "do i need a real id to fly") != FAILED_TEXT
+    assert messenger_turn(live, graph, psid, "do i need a real id to fly") != UNAVAILABLE_TEXT
+    for conversation in (number, psid):
+        assert not live.tracker(conversation)["paused"]
 
 
 def post_sms(live: Servers, pairs: tw.Form) -> requests.Response:
