@@ -8,13 +8,16 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import sqlalchemy as sa
 from rasa.core.actions.action import RemoteAction
-from rasa.core.tracker_store import TrackerStore
+from rasa.core.agent import Agent
+from rasa.core.tracker_store import InMemoryTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig, read_endpoint_config
 
+from travelbot.durable_tracker import is_connection_error
 from travelbot.rasa_server import apply_fixes, validate_action_result
 from travelbot.settings import ROOT
 from travelbot.sqlite_tracker import SQLiteTrackerStore
@@ -55,6 +58,27 @@ def test_apply_fixes_replaces_rasas_method() -> None:
         assert RemoteAction._validate_action_result is validate_action_result
     finally:
         RemoteAction._validate_action_result = original
+
+
+def test_apply_fixes_leaves_the_tracker_store_unwrapped(tmp_path: Path) -> None:
+    """No FailSafeTrackerStore: its silent fallback to memory would lose turns in a database outage."""
+    original = Agent._create_tracker_store
+    try:
+        apply_fixes()
+        ours = SQLiteTrackerStore(Domain.empty(), db=str(tmp_path / "tracker.db"))
+        assert Agent(tracker_store=ours).tracker_store is ours
+        assert isinstance(Agent().tracker_store, InMemoryTrackerStore)
+    finally:
+        Agent._create_tracker_store = original
+
+
+def test_only_connection_errors_are_retried() -> None:
+    refused = sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+    dropped = sa.exc.DBAPIError("SELECT 1", {}, Exception("server closed the connection"))
+    dropped.connection_invalidated = True
+    bad_sql = sa.exc.ProgrammingError("SELEC 1", {}, Exception("syntax error"))
+    assert is_connection_error(refused) and is_connection_error(dropped)
+    assert not is_connection_error(bad_sql) and not is_connection_error(ValueError("no"))
 
 
 def _conversation(sender: str) -> DialogueStateTracker:

@@ -285,7 +285,10 @@ def test_launch_needs_the_database_url(tmp_path: Path) -> None:
 def test_rasa_reads_the_scaled_endpoints(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
     """Rasa's own reader and factories on endpoints.scaled.yml: the interpolated values reach its stores."""
     from rasa.core.lock_store import LockStore
+    from rasa.core.tracker_store import TrackerStore
     from rasa.core.utils import AvailableEndpoints
+
+    from travelbot.durable_tracker import DurableSQLTrackerStore
 
     config = Settings.parse_obj({"storage": {"backend": "postgresql"}})
     env = dict(
@@ -296,7 +299,11 @@ def test_rasa_reads_the_scaled_endpoints(monkeypatch: pytest.MonkeyPatch, databa
         monkeypatch.setenv(name, value)
     endpoints = AvailableEndpoints.read_endpoints(str(ROOT / services.SCALED_ENDPOINTS))
     assert endpoints.tracker_store is not None and endpoints.lock_store is not None
-    assert (endpoints.tracker_store.type, endpoints.tracker_store.url) == ("SQL", database_url)
+    assert endpoints.tracker_store.url == database_url
+    tracker_store = TrackerStore.create(endpoints.tracker_store)
+    assert isinstance(tracker_store, DurableSQLTrackerStore)  # not Rasa's in-memory stand-in
+    assert tracker_store.engine.url.render_as_string(hide_password=False) == database_url
+    tracker_store.engine.dispose()
     lock_store = LockStore.create(endpoints.lock_store)
     assert isinstance(lock_store, AtomicRedisLockStore)
     assert lock_store.red.connection_pool.connection_kwargs["db"] == 3

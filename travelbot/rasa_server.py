@@ -1,6 +1,12 @@
-"""The Rasa server: ``rasa run`` with a fix for a Rasa 3.6 slowness applied first.
+"""The Rasa server: ``rasa run`` with two fixes to Rasa 3.6 applied first.
 
-Rasa 3.6 checks every action server response with ``jsonschema.validate(result, schema)``
+1. Nothing silently falls back to memory. Rasa wraps the configured tracker store in
+``FailSafeTrackerStore``, which answers a failed read with a new, empty conversation and saves a failed
+write to an in-memory store nothing reads again: a database outage loses turns without a trace. Our
+stores retry while the database is unreachable (travelbot/durable_tracker.py); after that the error
+reaches the channel, which answers with a clear, retryable error.
+
+2. A slowness. Rasa 3.6 checks every action server response with ``jsonschema.validate(result, schema)``
 (``RemoteAction._validate_action_result``). That call first validates the schema itself, Rasa's large
 constant events schema, against the JSON Schema metaschema, and builds a new validator, on every
 response. py-spy showed this was about half of the Rasa server's CPU time per traveler message. The
@@ -15,13 +21,16 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
+from rasa.core.agent import Agent
+from rasa.core.tracker_store import InMemoryTrackerStore, TrackerStore
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.domain import Domain
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,8 +54,17 @@ def validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
     return True
 
 
+def tracker_store_as_configured(store: Optional[TrackerStore], domain: Domain) -> TrackerStore:
+    """``Agent._create_tracker_store`` without the ``FailSafeTrackerStore`` wrapper."""
+    if store is None:
+        return InMemoryTrackerStore(domain)
+    store.domain = domain
+    return store
+
+
 def apply_fixes() -> None:
     RemoteAction._validate_action_result = validate_action_result
+    Agent._create_tracker_store = staticmethod(tracker_store_as_configured)
 
 
 def main() -> None:

@@ -11,6 +11,9 @@ process loses nothing; a power cut or kernel crash can lose the last moments of 
 (SQLite's documented trade-off for this mode). Handoff records live in our own database, not here. A
 deployment that cannot accept that runs the scaled mode (PostgreSQL).
 
+Like the scaled mode's store it retries while the database is unreachable (a locked file past
+``busy_timeout``) and never falls back to memory (travelbot/durable_tracker.py).
+
 ``type: travelbot.sqlite_tracker.SQLiteTrackerStore`` with ``db:`` in endpoints.yml.
 """
 
@@ -20,8 +23,9 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+
+from travelbot.durable_tracker import DurableSQLTrackerStore
 
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
 
@@ -44,7 +48,7 @@ def sqlite_engine(url: sa.engine.URL) -> sa.engine.Engine:
     return engine
 
 
-class SQLiteTrackerStore(SQLTrackerStore):
+class SQLiteTrackerStore(DurableSQLTrackerStore):
     def __init__(
         self,
         domain: Optional[Domain] = None,
@@ -55,8 +59,6 @@ class SQLiteTrackerStore(SQLTrackerStore):
         kwargs.pop("dialect", None)
         kwargs.pop("host", None)
         super().__init__(domain, dialect="sqlite", db=db, event_broker=event_broker, **kwargs)
-        rasa_engine: sa.engine.Engine = self.engine  # type: ignore[has-type]  # Rasa sets it untyped
-        rasa_engine.dispose()
-        engine = sqlite_engine(rasa_engine.url)  # Rasa's own reading of ``db`` (relative paths, quoting)
-        self.engine = engine
-        self.sessionmaker = sa.orm.session.sessionmaker(bind=engine)
+
+    def make_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
+        return sqlite_engine(url)  # Rasa's own reading of ``db`` (relative paths, quoting)
