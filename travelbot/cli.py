@@ -98,6 +98,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(
         f"index ready: {len(kb.corpus)} entries, {len(kb.index.row_entry)} phrasings ({kb.fingerprint[:12]})"
     )
+    print(f"sentence model for single messages ready: {kb.embedder.single_encoder().graph}")
     return 0
 
 

@@ -104,8 +104,9 @@ class ServerSettings(_Strict):
     rasa_port: int = Field(default=5005, ge=1, le=65535)
     actions_port: int = Field(default=5055, ge=1, le=65535)
     tracker_db: Path = Path("var/tracker.db")
-    # Torch threads in the action server. One: a traveler's question is a dozen tokens, a second thread
-    # saves little and fights the Rasa server for this machine's other core (measured: bench/latency.py).
+    # CPU threads for embedding a traveler's message in the action server (ONNX Runtime and torch). One:
+    # a question is a dozen tokens, a second thread saves little and fights the Rasa server for this
+    # machine's other core (measured: bench/latency.py).
     answer_threads: int = Field(default=1, ge=1, le=64)
 
 

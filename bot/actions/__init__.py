@@ -14,8 +14,10 @@ if os.environ.get("TRAVELBOT_WARMUP") == "1":
     from travelbot import runtime
     from travelbot.settings import settings
 
-    runtime.policy().decide("warm up")  # loads the model (which sets torch's threads for index builds)
+    policy = runtime.policy()
+    policy.decide("warm up")  # loads the model (which sets torch's threads for index builds)
     torch.set_num_threads(settings().server.answer_threads)
+    policy.kb.embedder.set_threads(settings().server.answer_threads)
     runtime.handoff_store()
 
 __all__ = ["ActionRespond"]
