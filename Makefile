@@ -74,6 +74,7 @@ bench: index $(MODEL)
 	nice -n 10 $(BIN)/python -m bench.scale --kind random --sizes 10000,100000
 	nice -n 10 $(BIN)/python -m bench.speed
 	nice -n 10 $(BIN)/python -m bench.load
+	nice -n 10 $(BIN)/python -m bench.load --rate 50 --messages 20 --name load-paced
 	$(BIN)/python -m bench.report
 
 clean:

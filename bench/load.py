@@ -43,6 +43,9 @@ from tests.servers import start_servers
 
 SMS_PATH = "/webhooks/twilio_sms/webhook"
 TIMEOUT_S = 120
+# The load's senders type faster than any traveler (up to a message every 0.4 s each): the per-sender
+# rate limit (20/minute by default) would answer most of them with 429 and measure the limiter instead.
+UNLIMITED = {"rate_limit": {"per_sender": "100000/minute"}}
 TARGETS = {"p50_ms": 40.0, "p95_ms": 100.0, "throughput": 50.0, "errors": 0, "lost": 0}
 # Screening questions a traveler might send; none asks for a person (a handoff pauses the
 # conversation, and later messages are then answered by an agent, not the bot).
@@ -86,6 +89,7 @@ class Phase:
     decisions: Counter[str] = field(default_factory=Counter)
     empty_for: Counter[str] = field(default_factory=Counter)  # messages answered with an empty turn
     seconds: float = 0.0
+    t0: float = 0.0  # when the phase began (time.perf_counter)
     rss_mb: Dict[str, float] = field(default_factory=dict)
     cpu_ms_per_message: Dict[str, float] = field(default_factory=dict)
 
@@ -120,10 +124,22 @@ def message(conversation: int, index: int) -> str:
 # -- the drivers ---------------------------------------------------------------------------------
 
 
+async def wait_turn(phase: Phase, starts: Optional[List[float]], index: int) -> None:
+    """Paced runs: until this message's time comes (never before the previous reply is in)."""
+    if starts is not None:
+        await asyncio.sleep(max(0.0, phase.t0 + starts[index] - time.perf_counter()))
+
+
 async def rest_conversation(
-    session: aiohttp.ClientSession, url: str, sender: str, texts: List[str], phase: Phase
+    session: aiohttp.ClientSession,
+    url: str,
+    sender: str,
+    texts: List[str],
+    phase: Phase,
+    starts: Optional[List[float]] = None,
 ) -> None:
-    for text in texts:
+    for index, text in enumerate(texts):
+        await wait_turn(phase, starts, index)
         started = time.perf_counter()
         try:
             async with session.post(url, json={"sender": sender, "message": text}) as reply:
@@ -150,8 +166,10 @@ async def sms_conversation(
     number: str,
     texts: List[str],
     phase: Phase,
+    starts: Optional[List[float]] = None,
 ) -> None:
-    for text in texts:
+    for index, text in enumerate(texts):
+        await wait_turn(phase, starts, index)
         pairs = tw.form("sms_text", From=number, Body=text, MessageSid=tw.new_sid())
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
@@ -174,23 +192,37 @@ async def sms_conversation(
         phase.duplicates += max(0, replies - 1)
 
 
-Conversation = Callable[[aiohttp.ClientSession, int, List[str], Phase], Awaitable[None]]
+Conversation = Callable[
+    [aiohttp.ClientSession, int, List[str], Phase, Optional[List[float]]], Awaitable[None]
+]
 
 
-async def run_phase(name: str, conversations: int, messages: int, drive: Conversation) -> Phase:
-    """All conversations at once; each sends its messages one after another."""
+def schedule(conversations: int, messages: int, rate: Optional[float]) -> List[Optional[List[float]]]:
+    """Paced (``rate`` messages/s in all): message i of conversation c is due at (i * N + c) / rate s,
+    so arrivals are evenly spread and each conversation sends every N / rate s. Unpaced: no times."""
+    if rate is None:
+        return [None] * conversations
+    return [[(i * conversations + c) / rate for i in range(messages)] for c in range(conversations)]
+
+
+async def run_phase(
+    name: str, conversations: int, messages: int, drive: Conversation, rate: Optional[float] = None
+) -> Phase:
+    """All conversations at once; each sends its messages one after another, the next when the reply
+    is in (unpaced), or also not before its time (paced, see ``schedule``)."""
     phase = Phase(name)
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=conversations)
+    starts = schedule(conversations, messages, rate)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        started = time.perf_counter()
+        phase.t0 = time.perf_counter()
         await asyncio.gather(
             *(
-                drive(session, c, [message(c, i) for i in range(messages)], phase)
+                drive(session, c, [message(c, i) for i in range(messages)], phase, starts[c])
                 for c in range(conversations)
             )
         )
-        phase.seconds = time.perf_counter() - started
+        phase.seconds = time.perf_counter() - phase.t0
     return phase
 
 
@@ -270,13 +302,13 @@ def warm_up(rasa_url: str, bare_url: str) -> None:
             requests.post(f"{url}/webhooks/rest/webhook", json=body, timeout=TIMEOUT_S)
 
 
-def measure(conversations: int, messages: int) -> Dict[str, Any]:
+def measure(conversations: int, messages: int, rate: Optional[float] = None) -> Dict[str, Any]:
     model = bare_model()
     phases: List[Dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="load-") as tmp, tw.FakeTwilioApi() as api:
         workdir = Path(tmp)
         with (
-            start_servers(workdir, extra_env=tw.environment(api.url)) as ours,
+            start_servers(workdir, extra_env=tw.environment(api.url), settings_overrides=UNLIMITED) as ours,
             bare_server(model, workdir) as bare_url,
         ):
             ports = {
@@ -289,16 +321,18 @@ def measure(conversations: int, messages: int) -> Dict[str, Any]:
             bare_rest = f"{bare_url}/webhooks/rest/webhook"
             numbers = [tw.new_number() for _ in range(conversations)]
             runs: Dict[str, Conversation] = {
-                "ours, REST": lambda s, c, t, p: rest_conversation(s, rest_url, f"load-rest-{c}", t, p),
-                "ours, Twilio SMS webhook": lambda s, c, t, p: sms_conversation(
-                    s, sms_url, api, numbers[c], t, p
+                "ours, REST": lambda s, c, t, p, w: rest_conversation(s, rest_url, f"load-rest-{c}", t, p, w),
+                "ours, Twilio SMS webhook": lambda s, c, t, p, w: sms_conversation(
+                    s, sms_url, api, numbers[c], t, p, w
                 ),
-                "bare Rasa bot, REST": lambda s, c, t, p: rest_conversation(s, bare_rest, f"load-{c}", t, p),
+                "bare Rasa bot, REST": lambda s, c, t, p, w: rest_conversation(
+                    s, bare_rest, f"load-{c}", t, p, w
+                ),
             }
             for name, drive in runs.items():
                 print(f"{name}: {conversations} conversations x {messages} messages ...", flush=True)
                 with ProcessWatch(ports) as watch:
-                    phase = asyncio.run(run_phase(name, conversations, messages, drive))
+                    phase = asyncio.run(run_phase(name, conversations, messages, drive, rate))
                 phase.rss_mb = {k: round(v, 1) for k, v in watch.peak.items()}
                 phase.cpu_ms_per_message = {
                     k: round(1000 * v / (conversations * messages), 1) for k, v in watch.cpu_s.items()
@@ -310,6 +344,7 @@ def measure(conversations: int, messages: int) -> Dict[str, Any]:
     return {
         "conversations": conversations,
         "messages_per_conversation": messages,
+        "rate": rate,
         "distinct_messages": len(QUESTIONS),
         "targets": TARGETS,
         "phases": phases,
@@ -334,13 +369,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=20, help="concurrent conversations (N)")
     parser.add_argument("--messages", type=int, default=10, help="messages per conversation (M)")
+    parser.add_argument(
+        "--rate", type=float, help="pace: messages per second in all (default: each reply triggers the next)"
+    )
+    parser.add_argument("--name", default="load", help="results name (var/bench/results/NAME.json)")
     args = parser.parse_args(argv)
-    data = measure(args.conversations, args.messages)
+    data = measure(args.conversations, args.messages, args.rate)
     for phase in data["phases"]:
         if phase["name"].startswith("ours"):
             phase["targets_met"] = verdicts(phase, data["targets"])
-    path = save("load", data)
-    print("\n".join(report.load_section(results.load("load"))))  # the section RESULTS.md will show
+    path = save(args.name, data)
+    print("\n".join(report.load_section(results.load(args.name))))  # the section RESULTS.md will show
     print(f"wrote {path}")
     return 0
 

@@ -71,10 +71,12 @@ def start_servers(
     extra_env: Optional[Dict[str, str]] = None,
     console: bool = False,
     database_url: Optional[str] = None,
+    settings_overrides: Optional[Dict[str, Any]] = None,
 ) -> Iterator[Servers]:
     """Both servers on free ports; ``extra_env`` adds variables (e.g. a channel's TWILIO_*).
 
     With ``console=True`` the staff console runs too (its command line from launch, like `make run`).
+    ``settings_overrides``: top-level sections of travelbot.yml to replace (e.g. ``rate_limit``).
     With ``database_url`` it is one instance of the scaled mode (storage.backend: postgresql,
     endpoints.scaled.yml, the Redis lock from $TRAVELBOT_REDIS_URL): call it once per instance, each
     with its own workdir and ports, all sharing that database.
@@ -95,6 +97,7 @@ def start_servers(
     console_port = free_port() if console else 0
     if console:
         config["console"] = {"port": console_port, "poll_interval_s": 0.5}
+    config.update(settings_overrides or {})
     config_file = workdir / "travelbot.yml"
     config_file.write_text(yaml.safe_dump(config))
     token = "test-token"
