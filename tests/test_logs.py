@@ -153,18 +153,35 @@ def test_the_action_server_writes_redacted_json_lines(
     assert [json.loads(line)["message"] for line in written] == ["handoff for [phone]"]  # once, as JSON
 
 
-def test_the_rasa_server_keeps_the_redaction_under_its_colored_logs(
+def test_the_rasa_server_writes_redacted_json_lines(
     tmp_path: Path, root_logging: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import rasa.utils.io
     from rasa.utils.common import configure_logging_from_file
-    from rasa.utils.io import configure_colored_logging
 
-    configure_logging_from_file(str(logs.config_file(tmp_path / "logging.yml")))  # Rasa's order: file first,
-    configure_colored_logging("INFO")  # then coloredlogs replaces the handler, keeping its filters
+    from travelbot import rasa_server
+
+    original = rasa.utils.io.configure_colored_logging
+    try:
+        rasa_server.apply_fixes()
+        configure_logging_from_file(str(logs.config_file(tmp_path / "logging.yml")))  # Rasa's order: file,
+        rasa.utils.io.configure_colored_logging("INFO")  # then coloredlogs, as rasa/__main__.py calls it
+    finally:
+        rasa.utils.io.configure_colored_logging = original
     logging.getLogger("channels.rest").warning("failed to handle %r", PHONE_TEXT)
-    err = capsys.readouterr().err
-    assert "failed to handle" in err and "[phone]" in err and "[email]" in err
-    assert "555-0123" not in err and "jo@example.org" not in err
+    written = [line for line in capsys.readouterr().err.splitlines() if "failed to handle" in line]
+    assert len(written) == 1
+    message = json.loads(written[0])["message"]
+    assert "[phone]" in message and "[email]" in message
+    assert "555-0123" not in message and "jo@example.org" not in message
+
+
+def test_without_our_config_the_rasa_server_keeps_rasas_colored_logs(root_logging: logging.Logger) -> None:
+    from travelbot.rasa_server import keep_json_logging
+
+    keep_json_logging("INFO")
+    formats = [getattr(h.formatter, "_fmt", None) for h in logging.getLogger().handlers]
+    assert "%(asctime)s %(levelname)-8s %(name)s  - %(message)s" in formats  # Rasa's own coloredlogs set-up
 
 
 def test_the_config_file_is_valid_for_dictconfig(tmp_path: Path, root_logging: logging.Logger) -> None:

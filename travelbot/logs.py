@@ -12,9 +12,8 @@ Where each process takes it:
 - the action server and the Rasa server: ``--logging-config-file`` with the
   dictConfig file ``config_file()`` writes (travelbot/launch.py). rasa-sdk
   applies it after its own set-up, so the action server logs JSON lines. The
-  Rasa server applies it first and then installs coloredlogs, which replaces
-  the stream handler but keeps its filters: its lines keep Rasa's format but
-  are redacted the same way.
+  Rasa server applies it first and would then install coloredlogs over it;
+  travelbot/rasa_server.py keeps ours, so it logs the same JSON lines.
 """
 
 from __future__ import annotations

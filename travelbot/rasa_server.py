@@ -1,4 +1,4 @@
-"""The Rasa server: ``rasa run`` with two fixes to Rasa 3.6 applied first.
+"""The Rasa server: ``rasa run`` with three fixes to Rasa 3.6 applied first.
 
 1. Nothing silently falls back to memory. Rasa wraps the configured tracker store in
 ``FailSafeTrackerStore``, which answers a failed read with a new, empty conversation and saves a failed
@@ -13,6 +13,10 @@ response. py-spy showed this was about half of the Rasa server's CPU time per tr
 response is still validated here against the same schema, with the same error message. Only the
 validator is built and the schema checked once, at the first response.
 
+3. Its log lines are our JSON lines. Rasa applies ``--logging-config-file`` (travelbot/logs.py: redacted
+JSON) and then installs coloredlogs, which replaces that handler with its own coloured text format. When
+our configuration is in place, coloredlogs is not installed.
+
 Usage (travelbot.launch builds the command line): ``python -m travelbot.rasa_server run --model ...``,
 which takes the same arguments as ``rasa``.
 """
@@ -20,9 +24,12 @@ which takes the same arguments as ``rasa``.
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import sys
 from typing import Any, Dict, Optional
 
+import rasa.utils.io
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
@@ -31,6 +38,8 @@ from rasa.core.agent import Agent
 from rasa.core.tracker_store import InMemoryTrackerStore, TrackerStore
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.domain import Domain
+
+from travelbot.logs import JsonFormatter
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,8 +71,21 @@ def tracker_store_as_configured(store: Optional[TrackerStore], domain: Domain) -
     return store
 
 
+_colored_logging = rasa.utils.io.configure_colored_logging
+
+
+def keep_json_logging(loglevel: str) -> None:
+    """``configure_colored_logging``, unless our JSON logging is configured (then only the level)."""
+    root = logging.getLogger()
+    if any(isinstance(handler.formatter, JsonFormatter) for handler in root.handlers):
+        root.setLevel(loglevel or os.environ.get("LOG_LEVEL") or "INFO")
+        return
+    _colored_logging(loglevel)
+
+
 def apply_fixes() -> None:
     RemoteAction._validate_action_result = validate_action_result
+    rasa.utils.io.configure_colored_logging = keep_json_logging
     Agent._create_tracker_store = staticmethod(tracker_store_as_configured)
 
 
