@@ -11,6 +11,12 @@ Someone who floods a text channel gets ONE short notice per window, not one
 per message (each reply costs the traveler a text and us a send): the notice
 has its own limit, one per window, hit only when a message is refused.
 
+On REST and the web chat anyone can pick a new sender id for every message, so those channels also
+count per client network address (``rate_limit.per_client_address``, higher: several travelers can share
+one address behind a NAT). Behind reverse proxies the address is the one the nearest trusted proxy
+recorded in X-Forwarded-For (``rate_limit.trusted_proxies``: how many proxies are in front); with none,
+the header is ignored, since any client can write it.
+
 When Redis cannot be reached the message is let through and the failure
 logged: a lost answer is worse than a missed limit, and the scaled mode's
 launch already checks Redis before starting.
@@ -102,13 +108,34 @@ def storage_for(config: Settings, env: Mapping[str, str]) -> Storage:
     return RedisStorage(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
 
 
-def from_settings(config: Settings, env: Optional[Mapping[str, str]] = None) -> SenderLimit:
+def from_settings(
+    config: Settings, env: Optional[Mapping[str, str]] = None, per: str = "sender"
+) -> SenderLimit:
+    """``per``: "sender" (rate_limit.per_sender) or "address" (rate_limit.per_client_address)."""
     env = os.environ if env is None else env
     prefix = env.get(services.REDIS_PREFIX_ENV) or services.DEFAULT_REDIS_PREFIX
-    return SenderLimit(parse(config.rate_limit.per_sender), storage_for(config, env), f"{prefix}-rate")
+    rate = config.rate_limit.per_sender if per == "sender" else config.rate_limit.per_client_address
+    namespace = f"{prefix}-rate" if per == "sender" else f"{prefix}-rate-address"
+    return SenderLimit(parse(rate), storage_for(config, env), namespace)
 
 
 @lru_cache(maxsize=1)
 def sender_limit() -> SenderLimit:
     """The process-wide limit every channel of this Rasa server counts in."""
     return from_settings(settings())
+
+
+@lru_cache(maxsize=1)
+def address_limit() -> SenderLimit:
+    """The process-wide limit per client address (REST and web chat)."""
+    return from_settings(settings(), per="address")
+
+
+def client_address(peer: str, forwarded_for: Optional[str], trusted_proxies: int) -> str:
+    """The client's address: the peer's, or with N trusted proxies in front the Nth X-Forwarded-For
+    entry from the right (each proxy appends the address it got the request from)."""
+    if trusted_proxies > 0 and forwarded_for:
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies]
+    return peer or "unknown"

@@ -4,8 +4,9 @@ Rasa's built-in RestInput answers malformed bodies with a 500 or passes a
 missing message on as ``None``; this one checks the body first and answers a
 400 (or 413) with the reason, so a client always learns what it did wrong.
 
-A sender over the per-sender limit (channels/rate_limit.py) gets a 429 with the
-reason and a Retry-After header; the message never reaches Rasa.
+A sender over the per-sender limit, or a client address over the per-address
+limit (channels/rate_limit.py), gets a 429 with the reason and a Retry-After
+header; the message never reaches Rasa.
 
 Bodies are read as a stream (``read_body``): Sanic would otherwise buffer a
 whole body, up to its server-wide REQUEST_MAX_SIZE (100 MB, also what Rasa's
@@ -34,6 +35,7 @@ from sanic.response import HTTPResponse
 
 from channels import rate_limit
 from channels.silence import UNAVAILABLE_TEXT, failed_silently, tracker_store_of
+from travelbot.settings import settings
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +124,40 @@ def unavailable_reply(sender: str) -> List[Dict[str, Any]]:
 
 
 class RestChannel(InputChannel):
-    def __init__(self, limit: Optional[rate_limit.SenderLimit] = None) -> None:
+    def __init__(
+        self,
+        limit: Optional[rate_limit.SenderLimit] = None,
+        address_limit: Optional[rate_limit.SenderLimit] = None,
+        trusted_proxies: Optional[int] = None,
+    ) -> None:
         self.limit = limit or rate_limit.sender_limit()
+        self.address_limit = address_limit or rate_limit.address_limit()
+        self.trusted_proxies = (
+            settings().rate_limit.trusted_proxies if trusted_proxies is None else trusted_proxies
+        )
 
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    async def refused(self, request: Request, sender: str) -> Optional[HTTPResponse]:
+        """A 429 with the reason when the client's address or the sender is over its limit."""
+        address = rate_limit.client_address(
+            request.conn_info.client_ip if request.conn_info else "",
+            request.headers.get("X-Forwarded-For"),
+            self.trusted_proxies,
+        )
+        checks = (
+            (self.address_limit, f"{self.name()}-address", address, "this network address"),
+            (self.limit, self.name(), sender, "this sender"),
+        )
+        for limit, counter, key, who in checks:
+            admission = await limit.admit(counter, key)
+            if not admission.allowed:
+                wait_s = admission.retry_after_s
+                reason = f"too many messages from {who}; please wait {wait_s} s, then try again"
+                return response.json({"error": reason}, status=429, headers={"Retry-After": str(wait_s)})
+        return None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"{self.name()}_webhook", __name__)
@@ -142,11 +172,9 @@ class RestChannel(InputChannel):
                 incoming = parse_body(await read_body(request, MAX_BODY_BYTES))
             except BadRequest as exc:
                 return response.json({"error": exc.reason}, status=exc.status)
-            admission = await self.limit.admit(self.name(), incoming.sender)
-            if not admission.allowed:
-                wait_s = admission.retry_after_s
-                reason = f"too many messages from this sender; please wait {wait_s} s, then try again"
-                return response.json({"error": reason}, status=429, headers={"Retry-After": str(wait_s)})
+            refusal = await self.refused(request, incoming.sender)
+            if refusal is not None:
+                return refusal
             collector = CollectingOutputChannel()
             message = UserMessage(
                 incoming.text,

@@ -97,6 +97,9 @@ def start_servers(
     console_port = free_port() if console else 0
     if console:
         config["console"] = {"port": console_port, "poll_interval_s": 0.5}
+    # Every test traveler comes from 127.0.0.1: the per-address limit (tests/test_rate_limit.py) would
+    # count the whole suite as one client.
+    config["rate_limit"] = {"per_client_address": "100000/minute"}
     config.update(settings_overrides or {})
     config_file = workdir / "travelbot.yml"
     config_file.write_text(yaml.safe_dump(config))

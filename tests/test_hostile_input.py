@@ -81,8 +81,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
         messenger_config = MessengerConfig.from_env(env)
         rasa = Rasa()
         channels: List[InputChannel] = [
-            RestChannel(generous_limit()),
-            WebChatInput(generous_limit()),
+            RestChannel(generous_limit(), generous_limit()),
+            WebChatInput(generous_limit(), generous_limit()),
             sms.TwilioSmsInput(sms_config, generous_limit()),
             TwilioWhatsAppInput(whatsapp_config, generous_limit()),
             MessengerInput(messenger_config, generous_limit()),

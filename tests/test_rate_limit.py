@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qs
 
 import pytest
@@ -160,6 +160,51 @@ def test_rest_answers_429_with_a_reason_and_the_message_never_reaches_rasa(
     assert [m.text for m in rasa.messages] == ["q0", "q1"]
     other = requests.post(url, json={"sender": "calm", "message": "hi"}, timeout=60)
     assert other.status_code == 200
+
+
+def test_rest_counts_each_client_address_whatever_sender_it_claims() -> None:
+    rasa = Rasa()
+    with ChannelServer([RestChannel(hourly(100), hourly(3))], rasa) as server:
+        url = f"{server.url}/webhooks/rest/webhook"
+        replies = [
+            requests.post(url, json={"sender": f"new-id-{i}", "message": f"q{i}"}, timeout=60)
+            for i in range(4)
+        ]
+    assert [r.status_code for r in replies] == [200, 200, 200, 429]
+    assert "too many messages from this network address" in replies[3].json()["error"]
+    assert int(replies[3].headers["Retry-After"]) > 0
+    assert [m.text for m in rasa.messages] == ["q0", "q1", "q2"]
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_address_is_counted() -> None:
+    rasa = Rasa()
+    with ChannelServer([RestChannel(hourly(100), hourly(1), trusted_proxies=1)], rasa) as server:
+        url = f"{server.url}/webhooks/rest/webhook"
+
+        def post(sender: str, forwarded: str) -> int:
+            body = {"sender": sender, "message": "hi"}
+            headers = {"X-Forwarded-For": forwarded}
+            return requests.post(url, json=body, headers=headers, timeout=60).status_code
+
+        # what a client wrote itself stays on the left; the proxy appends the address it saw
+        assert post("a", "1.1.1.1, 203.0.113.5") == 200
+        assert post("b", "203.0.113.6") == 200
+        assert post("c", "9.9.9.9, 203.0.113.5") == 429
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "proxies", "expected"),
+    [
+        ("10.0.0.2", None, 0, "10.0.0.2"),
+        ("10.0.0.2", "6.6.6.6", 0, "10.0.0.2"),  # no proxy trusted: a client-written header is ignored
+        ("10.0.0.2", "6.6.6.6, 203.0.113.5", 1, "203.0.113.5"),
+        ("10.0.0.2", "6.6.6.6, 203.0.113.5, 10.0.0.9", 2, "203.0.113.5"),
+        ("10.0.0.2", "203.0.113.5", 2, "10.0.0.2"),  # fewer hops than proxies: not trusted
+        ("", None, 0, "unknown"),
+    ],
+)
+def test_the_client_address(peer: str, forwarded: Optional[str], proxies: int, expected: str) -> None:
+    assert rate_limit.client_address(peer, forwarded, proxies) == expected
 
 
 def test_inside_rasas_own_server_app_the_limits_hold() -> None:

@@ -137,8 +137,10 @@ class RateLimitSettings(_Strict):
     """
 
     per_sender: str = "20/minute"
+    per_client_address: str = "120/minute"  # REST and web chat, where sender ids are the client's to pick
+    trusted_proxies: int = Field(default=0, ge=0, le=10)  # reverse proxies in front that set X-Forwarded-For
 
-    @validator("per_sender")
+    @validator("per_sender", "per_client_address")
     def _parses(cls, value: str) -> str:
         from limits import parse  # here, not at the top: only processes that read this setting pay for it
 
