@@ -7,7 +7,10 @@ labelled examples of everything else, draws that line. The "everything else"
 comes from two places: our hand-written sets in ``knowledge/scope/`` (security
 -sensitive, personal cases, other agencies, off-topic) and a sample of the
 CLINC150 benchmark's training split (CC BY 3.0), whose travel intents are
-airline/agency questions and whose other intents are off-topic.
+airline/agency questions and whose other intents are off-topic. The
+screening side gets, besides the phrasings, ``knowledge/scope/screening.yml``:
+screening questions the phrasings under-represent (a trip, an event or a
+family member mentioned, medical devices at the scanner, honest mistakes).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ CLINC_PER_INTENT = 20
 
 
 def labelled_examples(scope_dir: Path = SCOPE_DIR, clinc_file: Path = CLINC_FILE) -> List[Tuple[str, str]]:
-    """(text, label) pairs for every class except screening.
+    """(text, label) pairs from knowledge/scope/ (each file's label) and CLINC150 (other classes).
 
     Read once per process while the files are unchanged: every build, fingerprint and publication
     asks for them, and parsing the CLINC150 file each time was a visible part of a publication.
