@@ -18,6 +18,7 @@ from pydantic import BaseModel, SecretStr, ValidationError, validator
 
 from console.auth import init_auth
 from console.rasa_api import RasaApi
+from console.sessions import PollSafeSessionInterface
 from knowledge.embedder import Embedder
 from travelbot.casework import CaseStore
 from travelbot.optouts import OptOutStore
@@ -83,6 +84,7 @@ def create_app(
         MAX_CONTENT_LENGTH=64 * 1024,
         POLL_INTERVAL_MS=int(console.poll_interval_s * 1000),
     )
+    app.session_interface = PollSafeSessionInterface()
     rasa_url = rasa_url or f"http://{config.server.host}:{config.server.rasa_port}"
     app.extensions["travelbot_cases"] = cases
     app.extensions["travelbot_optouts"] = OptOutStore(cases.engine)

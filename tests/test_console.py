@@ -144,6 +144,15 @@ def test_session_cookie_flags(engine: sa.engine.Engine) -> None:
             assert ("Secure" in cookie) is secure, cookie
 
 
+def test_polls_never_rewrite_the_session_cookie(client: FlaskClient, handoff_id: int) -> None:
+    """A poll answered after a form post must not put back the cookie from before it (console/sessions.py)."""
+    login(client, "alice")
+    assert client.get("/").headers.getlist("Set-Cookie")  # a page load slides the session's expiry
+    for path in ("/api/inbox", f"/api/handoffs/{handoff_id}"):
+        reply = client.get(path, headers={"Accept": "application/json"})
+        assert reply.status_code == 200 and reply.headers.getlist("Set-Cookie") == [], path
+
+
 def _last_cookies(client: FlaskClient) -> List[str]:
     reply = client.post("/login", data={"name": "alice", "password": PASSWORD, "csrf_token": token(client)})
     return reply.headers.getlist("Set-Cookie")
