@@ -48,7 +48,10 @@ _SENSITIVE_PATTERNS = [
     r"\b(?:can'?t|cannot|won'?t|doesn'?t|does not|will not)\s+(?:see|detect|find|catch|pick up)\b",
     r"\bhijack\w*\b",
     r"\bbomb threat\b",
-    r"\b(?:threat\w*|kill|shoot|stab|hurt|attack|blow up)\b.{0,40}\b(?:me|him|her|them|us|people|someone|"
+    # (not "point-and-shoot" cameras, "stab vests" or "blow up" pillows and mattresses)
+    r"\b(?:threat\w*|kill|(?<!-)shoot|stab(?![\s-]*(?:vest|proof|resistant))|hurt|attack|"
+    r"blow up(?!\s+(?:a\s+|my\s+|the\s+)?(?:travel\s+|neck\s+|inflatable\s+|air\s+)?"
+    r"(?:pillow|mattress|bed|balloon|pool|raft|float|toy)s?\b))\b.{0,40}\b(?:me|him|her|them|us|people|someone|"
     r"everyone|plane|flight|airport|checkpoint|officer|agent)\b",
     r"\b(?:smell|smells|smelled|smelling)\b.{0,20}\b(?:gas|smoke|burning|fumes)\b",
     r"\bunattended (?:bag|backpack|luggage|suitcase|package)\b",
@@ -56,6 +59,19 @@ _SENSITIVE_PATTERNS = [
     r"\bacting (?:really |very )?(?:weird|strange|odd|suspicious|erratic)\b",
     r"\bfake (?:id|license|passport|boarding pass)\b",
     r"\bbribe\w*\b",
+    # someone in crisis: a person, now (the urgent reply says to call 911)
+    r"\b(?:kill|hurt|harm|cut)(?:ing)?\s+myself\b",
+    r"\bsuicid\w*\b",
+    r"\b(?:end(?:ing)? my (?:own )?life|want to die)\b",
+    # asking where screening is weak
+    r"\b(?:usually|often|typically|commonly|always|sometimes|tend to|most likely to)\s+(?:miss|overlook)\b",
+    r"\bcheck(?:s|ed)?\s+(?:the\s+)?least\b(?!\s+(?:expensive|amount|number|bit|of|once|twice)\b)",
+    r"\b(?:weakest|laxest|least strict)\b.{0,30}\b(?:checkpoint|security|screening|lane|airport|tsa)\b",
+    # explosives as a weapon, not the prohibited items travelers ask about (blasting caps, replicas)
+    r"\bliquid explosives?\b",
+    r"\bexplosive devices?\b",
+    r"\bpipe bombs?\b",
+    r"\b(?:make|build|assemble|hide|smuggle)\s+(?:a |an )?(?:bomb|explosive)s?\b",
 ]
 _SENSITIVE_RE = re.compile("|".join(_SENSITIVE_PATTERNS), re.IGNORECASE)
 

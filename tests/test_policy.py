@@ -2,6 +2,8 @@
 
 import pytest
 
+from knowledge.corpus import load_corpus
+from knowledge.index import EntryIndex
 from knowledge.lexical import content_words
 from knowledge.policy import Decision, Policy, looks_sensitive
 
@@ -15,6 +17,13 @@ from knowledge.policy import Decision, Policy, looks_sensitive
         "someone said they will hijack the plane",
         "i smell gas near gate b2",
         "there is an unattended bag by the checkpoint",
+        "what do screeners tend to miss in a backpack",
+        "which bags get checked the least at security",
+        "which airport has the laxest tsa",
+        "can liquid explosive fit in a 3 oz bottle",
+        "how small can an explosive device be",
+        "i just want to end my life",
+        "thinking about hurting myself before my flight",
     ],
 )
 def test_sensitive_patterns(text: str) -> None:
@@ -22,10 +31,28 @@ def test_sensitive_patterns(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["can i pack tear gas", "are realistic replicas of explosives allowed", "can i bring my gun"]
+    "text",
+    [
+        "can i pack tear gas",
+        "are realistic replicas of explosives allowed",
+        "can i bring my gun",
+        "can i bring a bath bomb in my carry on",
+        "are blasting caps allowed in checked bags",
+        "i missed my flight because the security line was slow",
+        "does security check the laptop bag or the suitcase first",
+        "can i blow up my neck pillow on the plane",
+        "is a stab proof vest allowed on a flight",
+        "can i bring my point-and-shoot camera on the plane",
+    ],
 )
 def test_ordinary_item_questions_are_not_flagged_by_pattern(text: str) -> None:
     assert not looks_sensitive(text)
+
+
+def test_no_faq_phrasing_looks_sensitive() -> None:
+    """A pattern that matched an entry's own phrasing would hand that everyday question off as a threat."""
+    texts, owners, _ = EntryIndex.rows_for(load_corpus())
+    assert [(t, o) for t, o in zip(texts, owners, strict=True) if looks_sensitive(t)] == []
 
 
 def test_content_words_drop_stopwords_and_plurals() -> None:
