@@ -39,6 +39,7 @@ from rasa.core.tracker_store import InMemoryTrackerStore, TrackerStore
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.domain import Domain
 
+from travelbot import rasa_speedups
 from travelbot.logs import JsonFormatter
 
 
@@ -87,6 +88,7 @@ def apply_fixes() -> None:
     RemoteAction._validate_action_result = validate_action_result
     rasa.utils.io.configure_colored_logging = keep_json_logging
     Agent._create_tracker_store = staticmethod(tracker_store_as_configured)
+    rasa_speedups.apply()
 
 
 def main() -> None:
