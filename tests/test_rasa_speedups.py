@@ -132,6 +132,13 @@ def test_the_classifier_input_row_is_rasas(runners: Tuple[Any, GraphRunner, Grap
         assert (ours.toarray() == theirs.toarray()).all()
 
 
+def test_domain_emptiness_is_rasas() -> None:
+    ours = Domain.load(ROOT / "bot" / "domain.yml")
+    for domain in (ours, Domain.empty(), Domain.from_dict({})):
+        assert rasa_speedups.domain_is_empty(domain) == (domain.as_dict() == Domain.empty().as_dict())
+    assert not rasa_speedups.domain_is_empty(ours) and rasa_speedups.domain_is_empty(Domain.empty())
+
+
 # -- one HTTP session per endpoint ---------------------------------------------------------------
 
 
