@@ -28,7 +28,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
-from knowledge.onnx_model import OnnxEncoder
+from knowledge.onnx_model import OnnxEncoder, graph_path
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class Embedder:
         self.onnx_dir = onnx_dir
         self._model = None
         self._single: Optional[OnnxEncoder] = None
+        self._threads: Optional[int] = None
         self._lock = threading.Lock()
 
     def _load(self):  # type: ignore[no-untyped-def]
@@ -60,7 +61,7 @@ class Embedder:
                     from sentence_transformers import SentenceTransformer
 
                     transformers.logging.set_verbosity_error()
-                    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+                    torch.set_num_threads(self._threads or max(1, min(2, os.cpu_count() or 1)))
                     logger.info("loading sentence model from %s", self.path)
                     self._model = SentenceTransformer(str(self.path), device="cpu")
         return self._model
@@ -83,16 +84,25 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
 
     def single_encoder(self) -> OnnxEncoder:
+        """ONNX Runtime on the exported graph; PyTorch is loaded only if the graph must be exported."""
         if self._single is None:
-            model = self._load()
+            graph = graph_path(self.fingerprint(), self.onnx_dir)
+            if not graph.exists():
+                OnnxEncoder.export_once(self._load(), graph)
             with self._lock:
                 if self._single is None:
-                    self._single = OnnxEncoder.for_model(model, self.fingerprint(), self.onnx_dir)
+                    self._single = OnnxEncoder.load(graph, self.path)
         return self._single
 
     def set_threads(self, threads: int) -> None:
-        """CPU threads for answering one message at a time (the action server sets 1)."""
+        """CPU threads for this process's embedding work, one message or a batch (the action server sets
+        1: it shares the machine with the Rasa server). PyTorch gets them when it is loaded."""
+        self._threads = threads
         self.single_encoder().set_threads(threads)
+        if self._model is not None:
+            import torch
+
+            torch.set_num_threads(threads)
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.single_encoder().encode(text)

@@ -7,10 +7,16 @@ wheel (nothing is downloaded), once per model fingerprint, to ``var/onnx/`` (``t
 it; otherwise the first process that needs it, under a file lock so parallel servers export it once).
 Pooling and normalisation are sentence-transformers' own for this model: the mean of the token vectors
 under the attention mask, scaled to unit length.
+
+Once the graph is exported, answering needs neither PyTorch nor sentence-transformers: the tokenizer is
+the model folder's own ``tokenizer.json`` (the fast tokenizer sentence-transformers runs), truncated at
+the model's ``max_seq_length``. Not importing PyTorch saves the action server seconds at start and
+hundreds of MB of memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -67,27 +73,43 @@ def export(model: Any, target: Path) -> None:
     os.replace(partial, target)
 
 
+def graph_path(fingerprint: str, folder: Optional[Path] = None) -> Path:
+    return (folder or default_dir()) / f"minilm-{fingerprint}-opset{OPSET}.onnx"
+
+
+def load_tokenizer(model_path: Path) -> Any:
+    """The model's fast tokenizer from its ``tokenizer.json``, truncating as sentence-transformers does."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    config = json.loads((model_path / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    tokenizer.enable_truncation(int(config["max_seq_length"]))
+    tokenizer.no_padding()
+    return tokenizer
+
+
 class OnnxEncoder:
     """Unit-length sentence vectors, as sentence-transformers gives them, one text at a time."""
 
-    def __init__(self, graph: Path, tokenizer: Any, max_length: int, threads: int = 1):
+    def __init__(self, graph: Path, tokenizer: Any, threads: int = 1):
         self.graph = graph
         self.tokenizer = tokenizer
-        self.max_length = max_length
         self.set_threads(threads)
 
     @classmethod
-    def for_model(cls, model: Any, fingerprint: str, folder: Optional[Path] = None) -> OnnxEncoder:
-        folder = folder or default_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        graph = folder / f"minilm-{fingerprint}-opset{OPSET}.onnx"
+    def load(cls, graph: Path, model_path: Path) -> OnnxEncoder:
+        """The encoder for an exported graph (see ``export``) of the model in ``model_path``."""
+        return cls(graph, load_tokenizer(model_path), max(1, min(2, os.cpu_count() or 1)))
+
+    @staticmethod
+    def export_once(model: Any, graph: Path) -> None:
+        """Export ``model`` to ``graph`` unless there; parallel processes wait for one export."""
+        graph.parent.mkdir(parents=True, exist_ok=True)
         if not graph.exists():
-            with FileLock(str(folder / ".export.lock")):
+            with FileLock(str(graph.parent / ".export.lock")):
                 if not graph.exists():
                     logger.info("exporting the sentence model to %s", graph)
                     export(model, graph)
-        threads = max(1, min(2, os.cpu_count() or 1))
-        return cls(graph, model.tokenizer, int(model.max_seq_length), threads)
 
     def set_threads(self, threads: int) -> None:
         import onnxruntime as ort
@@ -100,10 +122,12 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
 
     def encode(self, text: str) -> np.ndarray:
-        tokens = self.tokenizer(
-            [text], return_tensors="np", truncation=True, max_length=self.max_length, padding=False
-        )
-        feed: Dict[str, np.ndarray] = {name: np.asarray(tokens[name], dtype=np.int64) for name in INPUTS}
+        tokens = self.tokenizer.encode(text)
+        feed: Dict[str, np.ndarray] = {
+            "input_ids": np.asarray([tokens.ids], dtype=np.int64),
+            "attention_mask": np.asarray([tokens.attention_mask], dtype=np.int64),
+            "token_type_ids": np.asarray([tokens.type_ids], dtype=np.int64),
+        }
         hidden = self.session.run(None, feed)[0][0]  # tokens x 384
         mask = feed["attention_mask"][0][:, None].astype(np.float32)
         mean = (hidden * mask).sum(axis=0) / max(float(mask.sum()), 1e-9)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +52,21 @@ def test_threads_can_be_changed_without_changing_the_vectors(embedder: Embedder)
     embedder.set_threads(2)
     embedder.set_threads(1)
     assert np.array_equal(before, embedder.encode_one(TEXTS[0]))
+
+
+def test_answering_from_an_exported_graph_needs_no_pytorch(embedder: Embedder) -> None:
+    """The action server answers without importing PyTorch or sentence-transformers (start time, memory)."""
+    embedder.single_encoder()  # exported
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from knowledge.embedder import Embedder\n"
+        f"vector = Embedder(onnx_dir=Path({str(embedder.onnx_dir)!r})).encode_one({TEXTS[0]!r})\n"
+        "print(' '.join(repr(float(x)) for x in vector))\n"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    vector_line, loaded = out.strip().splitlines()[-2:]
+    assert loaded == "[]"
+    vector = np.array([float(x) for x in vector_line.split()], dtype=np.float32)
+    assert float(np.dot(vector, embedder.encode([TEXTS[0]])[0])) > 0.99999

@@ -9,14 +9,11 @@ import os
 from bot.actions.respond import ActionRespond
 
 if os.environ.get("TRAVELBOT_WARMUP") == "1":
-    import torch
-
     from travelbot import runtime
     from travelbot.settings import settings
 
     policy = runtime.policy()
-    policy.decide("warm up")  # loads the model (which sets torch's threads for index builds)
-    torch.set_num_threads(settings().server.answer_threads)
+    policy.decide("warm up")  # loads the index and the ONNX sentence model (PyTorch only if not exported)
     policy.kb.embedder.set_threads(settings().server.answer_threads)
     runtime.handoff_store()
 
