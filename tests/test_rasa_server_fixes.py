@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -121,3 +123,14 @@ def test_endpoints_yml_loads_our_store_in_wal_mode(tmp_path: Path, monkeypatch: 
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         rows = conn.execute("SELECT type_name FROM events WHERE sender_id = 'alice' ORDER BY id").fetchall()
     assert [r[0] for r in rows] == ["action", "session_started", "action", "user", "bot", "action"]
+
+
+def test_skops_is_imported_before_tensorflow() -> None:
+    """Imported after TensorFlow, skops's import walks TensorFlow's lazy modules: seconds of start time."""
+    script = (
+        "import sys, travelbot.rasa_server\n"
+        "loaded = list(sys.modules)\n"
+        "print(loaded.index('skops.io') < loaded.index('tensorflow'))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip().splitlines()[-1] == "True"

@@ -1,4 +1,4 @@
-"""The Rasa server: ``rasa run`` with three fixes to Rasa 3.6 applied first.
+"""The Rasa server: ``rasa run`` with four fixes to Rasa 3.6 applied first.
 
 1. Nothing silently falls back to memory. Rasa wraps the configured tracker store in
 ``FailSafeTrackerStore``, which answers a failed read with a new, empty conversation and saves a failed
@@ -17,6 +17,11 @@ validator is built and the schema checked once, at the first response.
 JSON) and then installs coloredlogs, which replaces that handler with its own coloured text format. When
 our configuration is in place, coloredlogs is not installed.
 
+4. A slow start. The classifier's model file is read with skops, whose import walks every attribute of
+every loaded module (``pickle.whichmodule`` over ``sys.modules``, for its list of trusted numpy types).
+Imported after TensorFlow, whose lazily loaded modules answer such lookups slowly, that took seconds of
+the server's start; it is imported first here (same list: numpy's modules come before TensorFlow's).
+
 Usage (travelbot.launch builds the command line): ``python -m travelbot.rasa_server run --model ...``,
 which takes the same arguments as ``rasa``.
 """
@@ -29,6 +34,9 @@ import os
 import sys
 from typing import Any, Dict, Optional
 
+import skops.io  # noqa: F401  (before TensorFlow: point 4 above)
+
+# isort: split
 import rasa.utils.io
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
