@@ -59,6 +59,14 @@ _SENSITIVE_PATTERNS = [
     r"\bacting (?:really |very )?(?:weird|strange|odd|suspicious|erratic)\b",
     r"\bfake (?:id|license|passport|boarding pass)\b",
     r"\bbribe\w*\b",
+    r"\bpay(?:ing)?\s+(?:off\s+)?(?:an?\s+|the\s+)?(?:tsa\s+)?(?:officers?|agents?|screeners?|guards?|security)"
+    r"\s+(?:off\b|to\b)",
+    # the best way to get contraband through; a weapon that gets past a detector
+    r"\b(?:best|easiest|safest|quickest)\s+way\s+to\s+(?:get|take|bring|carry|sneak|hide|fly with)\b.{0,30}"
+    r"\b(?:weed|marijuana|cannabis|drugs|cocaine|heroin|meth|edibles)\b",
+    r"\b(?:knife|knives|blades?|guns?|firearms?|weapons?)\b.{0,40}"
+    r"\b(?:get|gets|getting|make it|slip|slips)\s+(?:past|by)\s+(?:the\s+)?"
+    r"(?:metal detectors?|scanners?|x-?rays?|security|tsa|checkpoint)\b",
     # someone in crisis: a person, now (the urgent reply says to call 911)
     r"\b(?:kill|hurt|harm|cut)(?:ing)?\s+myself\b",
     r"\bsuicid\w*\b",

@@ -24,6 +24,9 @@ from knowledge.policy import Decision, Policy, looks_sensitive
         "how small can an explosive device be",
         "i just want to end my life",
         "thinking about hurting myself before my flight",
+        "best way to get weed through tsa",
+        "can i pay an officer to let my bag through",
+        "do ceramic knives get past the metal detector",
     ],
 )
 def test_sensitive_patterns(text: str) -> None:
@@ -43,6 +46,12 @@ def test_sensitive_patterns(text: str) -> None:
         "can i blow up my neck pillow on the plane",
         "is a stab proof vest allowed on a flight",
         "can i bring my point-and-shoot camera on the plane",
+        "can i bring medical marijuana through security",
+        "best way to bring my breast pump through security",
+        "will my hip implant set off the metal detector",
+        "can i pay for tsa precheck with a credit card",
+        "how do i get past security faster",
+        "can my pocket knife go in checked luggage",
     ],
 )
 def test_ordinary_item_questions_are_not_flagged_by_pattern(text: str) -> None:
