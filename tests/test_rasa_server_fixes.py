@@ -134,3 +134,20 @@ def test_skops_is_imported_before_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_objects_made_at_start_are_frozen_once_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from travelbot import rasa_server
+
+    async def loaded(*args: object, **kwargs: object) -> str:
+        return "the agent"
+
+    monkeypatch.setattr(rasa_server, "_load_agent_on_start", loaded)
+    gc.unfreeze()
+    try:
+        assert asyncio.run(rasa_server.load_agent_then_freeze("model", None, None, None, None)) == "the agent"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

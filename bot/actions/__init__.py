@@ -1,9 +1,12 @@
 """Custom actions, served by the rasa-sdk action server (`rasa run actions --actions bot.actions`).
 
 With TRAVELBOT_WARMUP=1 (set by the Procfile) the knowledge base and the
-sentence model load when the server starts, not on the first traveler message.
+sentence model load when the server starts, not on the first traveler message,
+and what they made is then frozen out of the garbage collector's full scans
+(``gc.freeze``), as in the Rasa server (travelbot/rasa_server.py).
 """
 
+import gc
 import os
 
 from bot.actions.respond import ActionRespond
@@ -16,5 +19,7 @@ if os.environ.get("TRAVELBOT_WARMUP") == "1":
     policy.decide("warm up")  # loads the index and the ONNX sentence model (PyTorch only if not exported)
     policy.kb.embedder.set_threads(settings().server.answer_threads)
     runtime.handoff_store()
+    gc.collect()
+    gc.freeze()
 
 __all__ = ["ActionRespond"]
