@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import sqlalchemy as sa
 
 from travelbot.schema import ensure_schema
+from travelbot.sqlite_engine import store_engine
 
 metadata = sa.MetaData()
 
@@ -51,7 +52,7 @@ class Handoff:
 
 class HandoffStore:
     def __init__(self, url: str):
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        self.engine = store_engine(url)
         ensure_schema(self.engine)
 
     def record(self, handoff: Handoff) -> int:

@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from filelock import FileLock, Timeout
 
 from travelbot.settings import ConfigError, settings
+from travelbot.sqlite_engine import store_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "travelbot_alembic_version"  # not "alembic_version": the database may hold others' too
@@ -191,7 +192,7 @@ def current_revision(engine: sa.engine.Engine) -> Optional[str]:
 
 
 def _engine() -> sa.engine.Engine:
-    return sa.create_engine(settings().storage.url(), future=True)
+    return store_engine(settings().storage.url())
 
 
 def cmd_db_upgrade(_: argparse.Namespace) -> int:

@@ -26,26 +26,7 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.domain import Domain
 
 from travelbot.durable_tracker import DurableSQLTrackerStore
-
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
-
-
-def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    for pragma in PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
-
-
-def sqlite_engine(url: sa.engine.URL) -> sa.engine.Engine:
-    """An engine on a SQLite file with kept connections, WAL and synchronous=NORMAL on each."""
-    engine = sa.create_engine(
-        url,
-        poolclass=sa.pool.QueuePool,  # SQLAlchemy 2.0's default for files; 1.4 reconnects every time
-        connect_args={"check_same_thread": False},
-    )
-    sa.event.listen(engine, "connect", _set_pragmas)
-    return engine
+from travelbot.sqlite_engine import sqlite_engine
 
 
 class SQLiteTrackerStore(DurableSQLTrackerStore):
@@ -61,4 +42,6 @@ class SQLiteTrackerStore(DurableSQLTrackerStore):
         super().__init__(domain, dialect="sqlite", db=db, event_broker=event_broker, **kwargs)
 
     def make_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
-        return sqlite_engine(url)  # Rasa's own reading of ``db`` (relative paths, quoting)
+        return sqlite_engine(
+            url, synchronous="NORMAL"
+        )  # Rasa's own reading of ``db`` (relative paths, quoting)
