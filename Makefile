@@ -66,6 +66,7 @@ test: index $(MODEL) validate lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Regenerates bench/RESULTS.md (and its PNGs); niced: it runs for a while on a shared machine.
+# The paced load run offers 60 messages/s: a run paced at the 50/s target can only measure just under 50.
 bench: index $(MODEL)
 	rm -rf var/bench/results
 	nice -n 10 $(BIN)/python -m bench.compare
@@ -74,7 +75,7 @@ bench: index $(MODEL)
 	nice -n 10 $(BIN)/python -m bench.scale --kind random --sizes 10000,100000
 	nice -n 10 $(BIN)/python -m bench.speed
 	nice -n 10 $(BIN)/python -m bench.load
-	nice -n 10 $(BIN)/python -m bench.load --rate 50 --messages 20 --name load-paced
+	nice -n 10 $(BIN)/python -m bench.load --rate 60 --messages 20 --name load-paced
 	$(BIN)/python -m bench.report
 
 clean:

@@ -268,7 +268,7 @@ def load_section(data: Optional[Dict[str, Any]], paced: bool = False) -> List[st
     out = [f"## {'5b' if paced else '5'}. {title}, side by side with a bare Rasa bot", ""]
     if data is None:
         return out + missing(
-            "python -m bench.load" + (" --rate 50 --messages 20 --name load-paced" if paced else "")
+            "python -m bench.load" + (" --rate 60 --messages 20 --name load-paced" if paced else "")
         )
     t = data["targets"]
     if data.get("rate"):
