@@ -195,3 +195,20 @@ def test_the_config_file_is_valid_for_dictconfig(tmp_path: Path, root_logging: l
     (handler,) = logging.getLogger().handlers
     assert any(isinstance(f, logs.RedactingFilter) for f in handler.filters)
     assert isinstance(handler.formatter, logs.JsonFormatter)
+
+
+def test_the_twilio_librarys_request_dumps_are_not_logged(root_logging: logging.Logger) -> None:
+    """The twilio library logs every API request's URL and headers at INFO; shown only at DEBUG."""
+    stream = io.StringIO()
+    logs.configure("INFO", stream)
+    twilio = logging.getLogger("twilio.http_client")
+    try:
+        twilio.info("-- BEGIN Twilio API Request --")
+        twilio.warning("a failure is still logged")
+        assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == [
+            "a failure is still logged"
+        ]
+        assert logs.dict_config("INFO")["loggers"] == {"twilio.http_client": {"level": "WARNING"}}
+        assert logs.dict_config("DEBUG")["loggers"] == {}
+    finally:
+        twilio.setLevel(logging.NOTSET)

@@ -127,6 +127,16 @@ def level_name(level: Optional[str] = None) -> str:
     return name if isinstance(logging.getLevelName(name), int) else "INFO"
 
 
+# Libraries that log routine detail at INFO. The twilio library logs each API request's URL, headers and
+# response headers: a dozen lines, each formatted and redacted, for every SMS sent.
+QUIETER = {"twilio.http_client": "WARNING"}
+
+
+def quieter_loggers(level: Optional[str] = None) -> Dict[str, str]:
+    """``QUIETER``, unless logging at DEBUG (then everything is shown)."""
+    return {} if level_name(level) == "DEBUG" else dict(QUIETER)
+
+
 def dict_config(level: Optional[str] = None) -> Dict[str, Any]:
     """The set-up as a ``logging.config.dictConfig`` mapping (what Rasa's --logging-config-file reads)."""
     return {
@@ -143,6 +153,7 @@ def dict_config(level: Optional[str] = None) -> Dict[str, Any]:
             }
         },
         "root": {"level": level_name(level), "handlers": ["stderr"]},
+        "loggers": {name: {"level": quiet} for name, quiet in quieter_loggers(level).items()},
     }
 
 
@@ -165,4 +176,6 @@ def configure(level: Optional[str] = None, stream: Optional[TextIO] = None) -> l
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_name(level))
+    for name, quiet in quieter_loggers(level).items():
+        logging.getLogger(name).setLevel(quiet)
     return handler
