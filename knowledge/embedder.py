@@ -91,14 +91,15 @@ class Embedder:
                 OnnxEncoder.export_once(self._load(), graph)
             with self._lock:
                 if self._single is None:
-                    self._single = OnnxEncoder.load(graph, self.path)
+                    self._single = OnnxEncoder.load(graph, self.path, self._threads)
         return self._single
 
     def set_threads(self, threads: int) -> None:
         """CPU threads for this process's embedding work, one message or a batch (the action server sets
         1: it shares the machine with the Rasa server). PyTorch gets them when it is loaded."""
         self._threads = threads
-        self.single_encoder().set_threads(threads)
+        if self._single is not None:
+            self._single.set_threads(threads)
         if self._model is not None:
             import torch
 

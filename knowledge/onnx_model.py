@@ -97,9 +97,9 @@ class OnnxEncoder:
         self.set_threads(threads)
 
     @classmethod
-    def load(cls, graph: Path, model_path: Path) -> OnnxEncoder:
+    def load(cls, graph: Path, model_path: Path, threads: Optional[int] = None) -> OnnxEncoder:
         """The encoder for an exported graph (see ``export``) of the model in ``model_path``."""
-        return cls(graph, load_tokenizer(model_path), max(1, min(2, os.cpu_count() or 1)))
+        return cls(graph, load_tokenizer(model_path), threads or max(1, min(2, os.cpu_count() or 1)))
 
     @staticmethod
     def export_once(model: Any, graph: Path) -> None:

@@ -18,7 +18,6 @@ are the parts that were pure overhead, each replaced here by code that gives the
    The request (the whole conversation) is encoded with ujson, which Rasa already depends on.
 4. The logistic regression classifier's input row: Rasa combines all of a message's sparse features,
    deep-copying the per-token ones it then ignores; only the sentence features are combined now.
-
 5. ``Domain.is_empty`` (asked on every parsed message) built a new empty domain each time to compare
    with; the empty domain's dictionary is now built once.
 

@@ -16,8 +16,8 @@ if os.environ.get("TRAVELBOT_WARMUP") == "1":
     from travelbot.settings import settings
 
     policy = runtime.policy()
+    policy.kb.embedder.set_threads(settings().server.answer_threads)  # before the encoder is made
     policy.decide("warm up")  # loads the index and the ONNX sentence model (PyTorch only if not exported)
-    policy.kb.embedder.set_threads(settings().server.answer_threads)
     runtime.handoff_store()
     gc.collect()
     gc.freeze()
