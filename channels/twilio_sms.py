@@ -189,12 +189,11 @@ class TwilioSmsInput(InputChannel):
     # -- sending -------------------------------------------------------------------------------
 
     async def send(self, address: str, bodies: Sequence[str]) -> Sent:
-        """Send without blocking the event loop (the twilio client is synchronous)."""
         if self.sender is None:
             return Sent(address, skipped="not configured")
         if not bodies:
             return Sent(address)
-        return await asyncio.to_thread(self.sender.send, address, list(bodies))
+        return await self.sender.send_async(address, bodies)
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return TwilioOutput(self) if self.sender else None
@@ -203,6 +202,11 @@ class TwilioSmsInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"{self.name()}_webhook", __name__)
+
+        @webhook.listener("after_server_stop")
+        async def close(*_: Any) -> None:
+            if self.sender is not None:
+                await self.sender.close_async()
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

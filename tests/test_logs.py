@@ -201,14 +201,19 @@ def test_the_twilio_librarys_request_dumps_are_not_logged(root_logging: logging.
     """The twilio library logs every API request's URL and headers at INFO; shown only at DEBUG."""
     stream = io.StringIO()
     logs.configure("INFO", stream)
-    twilio = logging.getLogger("twilio.http_client")
+    clients = [logging.getLogger(name) for name in ("twilio.http_client", "twilio.async_http_client")]
     try:
-        twilio.info("-- BEGIN Twilio API Request --")
-        twilio.warning("a failure is still logged")
+        for twilio in clients:  # the console's client (requests) and the webhooks' (aiohttp)
+            twilio.info("-- BEGIN Twilio API Request --")
+            twilio.warning("a failure is still logged")
         assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == [
             "a failure is still logged"
-        ]
-        assert logs.dict_config("INFO")["loggers"] == {"twilio.http_client": {"level": "WARNING"}}
+        ] * 2
+        assert logs.dict_config("INFO")["loggers"] == {
+            "twilio.http_client": {"level": "WARNING"},
+            "twilio.async_http_client": {"level": "WARNING"},
+        }
         assert logs.dict_config("DEBUG")["loggers"] == {}
     finally:
-        twilio.setLevel(logging.NOTSET)
+        for twilio in clients:
+            twilio.setLevel(logging.NOTSET)

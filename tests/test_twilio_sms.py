@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import parse_qs
 
+import aiohttp
 import pytest
 import requests
 import responses
 import sqlalchemy as sa
+from aioresponses import aioresponses
 from responses.registries import OrderedRegistry
 from sanic import Sanic
 from sanic.compat import Header
 from sanic.request import Request
 
 from channels import twilio_sms as sms
-from channels.twilio_client import TwilioConfig, TwilioSender, load_config
+from channels.twilio_client import Sent, TwilioConfig, TwilioSender, load_config
 from channels.twilio_whatsapp import TwilioWhatsAppInput
 from tests import twilio_payloads as tw
 from travelbot import runtime
@@ -174,75 +176,149 @@ def sender(
     return TwilioSender(channel, config, lambda: store, backoff_s=0.01)
 
 
-def posted(call: Any) -> Dict[str, List[str]]:
-    return parse_qs(call.request.body, keep_blank_values=True)
+class FakeApi:
+    """Twilio's Messages API at the HTTP boundary, for either way of sending: ``send`` (requests,
+    faked by ``responses``) or ``send_async`` (aiohttp, faked by ``aioresponses``). Answers are
+    recorded Twilio payloads, given in order; ``posted`` is each request's form, as Twilio reads it."""
+
+    def __init__(self, way: str, url: str = API_URL):
+        self.way, self.url = way, url
+        self.requests_mock = responses.RequestsMock(
+            registry=OrderedRegistry, assert_all_requests_are_fired=False
+        )
+        self.aiohttp_mock = aioresponses()
+
+    def __enter__(self) -> FakeApi:
+        (self.requests_mock if self.way == "sync" else self.aiohttp_mock).__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        (self.requests_mock if self.way == "sync" else self.aiohttp_mock).__exit__(*exc)
+
+    def answer(self, name: str, repeat: bool = False) -> None:
+        payload = tw.api_json(name)
+        status = int(payload.get("status", 201)) if name != "message_created" else 201
+        if self.way == "sync":
+            self.requests_mock.add(responses.POST, self.url, json=payload, status=status)
+        else:
+            self.aiohttp_mock.post(self.url, payload=payload, status=status, repeat=repeat)
+
+    def drop_connection(self) -> None:
+        if self.way == "sync":
+            self.requests_mock.add(
+                responses.POST, self.url, body=requests.ConnectionError("connection reset")
+            )
+        else:
+            self.aiohttp_mock.post(self.url, exception=aiohttp.ClientConnectionError("connection reset"))
+
+    def posted(self) -> List[Dict[str, List[str]]]:
+        if self.way == "sync":
+            sent = [c.request.body for c in self.requests_mock.calls]
+            return [parse_qs(b if isinstance(b, str) else bytes(b or b"").decode()) for b in sent]
+        calls = [
+            c for (_, url), made in self.aiohttp_mock.requests.items() if str(url) == self.url for c in made
+        ]
+        return [{key: [str(value)] for key, value in c.kwargs["data"].items()} for c in calls]
+
+    def authorizations(self) -> List[str]:
+        if self.way == "sync":
+            return [c.request.headers["Authorization"] for c in self.requests_mock.calls]
+        return [c.kwargs["auth"].encode() for made in self.aiohttp_mock.requests.values() for c in made]
+
+    def send(self, sender: TwilioSender, address: str, bodies: List[str]) -> Sent:
+        if self.way == "sync":
+            return sender.send(address, bodies)
+
+        async def send_and_close() -> Sent:
+            try:
+                return await sender.send_async(address, bodies)
+            finally:
+                await sender.close_async()
+
+        return asyncio.run(send_and_close())
 
 
-@responses.activate(registry=OrderedRegistry)
-def test_send_posts_exactly_to_from_and_body(store: OptOutStore) -> None:
-    responses.add(responses.POST, API_URL, json=tw.api_json("message_created"), status=201)
-    result = sender(store).send("+15558675310", ["Power banks: carry-on bag only."])
+@pytest.fixture(params=["sync", "async"])
+def api_both(request: pytest.FixtureRequest) -> Iterator[FakeApi]:
+    """Each outbound test runs twice: the staff console's way (sync) and the webhooks' (async)."""
+    with FakeApi(request.param) as fake:
+        yield fake
+
+
+def test_send_posts_exactly_to_from_and_body(store: OptOutStore, api_both: FakeApi) -> None:
+    api_both.answer("message_created")
+    result = api_both.send(sender(store), "+15558675310", ["Power banks: carry-on bag only."])
     assert result.ok and result.sids == [tw.api_json("message_created")["sid"]]
-    (call,) = responses.calls
-    assert call.request.url == API_URL
-    assert posted(call) == {
-        "To": ["+15558675310"],
-        "From": [tw.SMS_FROM],
-        "Body": ["Power banks: carry-on bag only."],
-    }
-    assert call.request.headers["Authorization"] == tw.basic_auth()
+    assert api_both.posted() == [
+        {"To": ["+15558675310"], "From": [tw.SMS_FROM], "Body": ["Power banks: carry-on bag only."]}
+    ]
+    assert api_both.authorizations() == [tw.basic_auth()]
 
 
 @pytest.mark.parametrize("first", ["error_503", "error_429", "connection"])
-@responses.activate(registry=OrderedRegistry)
-def test_transient_failure_is_retried_then_sent(store: OptOutStore, first: str) -> None:
+def test_transient_failure_is_retried_then_sent(store: OptOutStore, api_both: FakeApi, first: str) -> None:
     if first == "connection":
-        responses.add(responses.POST, API_URL, body=requests.ConnectionError("connection reset"))
+        api_both.drop_connection()
     else:
-        error = tw.api_json(first)
-        responses.add(responses.POST, API_URL, json=error, status=error["status"])
-    responses.add(responses.POST, API_URL, json=tw.api_json("message_created"), status=201)
-    result = sender(store).send("+15558675310", ["hello"])
-    assert result.ok and len(responses.calls) == 2
-    assert posted(responses.calls[0]) == posted(responses.calls[1])
+        api_both.answer(first)
+    api_both.answer("message_created")
+    result = api_both.send(sender(store), "+15558675310", ["hello"])
+    posted = api_both.posted()
+    assert result.ok and len(posted) == 2 and posted[0] == posted[1]
 
 
-@responses.activate(registry=OrderedRegistry)
-def test_give_up_is_logged_not_raised(store: OptOutStore, caplog: pytest.LogCaptureFixture) -> None:
+def test_give_up_is_logged_not_raised(
+    store: OptOutStore, api_both: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
     for _ in range(3):
-        responses.add(responses.POST, API_URL, json=tw.api_json("error_503"), status=503)
+        api_both.answer("error_503")
     with caplog.at_level(logging.WARNING):
-        result = sender(store).send("+15558675310", ["hello", "second part"])
+        result = api_both.send(sender(store), "+15558675310", ["hello", "second part"])
     assert not result.ok and result.skipped == "failed: HTTP 503, Twilio error 20503"
-    assert len(responses.calls) == 3  # three tries of the first part; the second is not attempted
+    assert len(api_both.posted()) == 3  # three tries of the first part; the second is not attempted
     assert "gave up sending to …5310" in caplog.text and "got 0 of 2 messages" in caplog.text
     assert "+15558675310" not in caplog.text  # numbers are masked in logs
 
 
-@responses.activate(registry=OrderedRegistry)
-def test_permanent_error_is_not_retried(store: OptOutStore) -> None:
-    responses.add(responses.POST, API_URL, json=tw.api_json("error_21211"), status=400)
-    result = sender(store).send("+1555867531", ["hello"])
-    assert not result.ok and len(responses.calls) == 1
+def test_permanent_error_is_not_retried(store: OptOutStore, api_both: FakeApi) -> None:
+    api_both.answer("error_21211")
+    result = api_both.send(sender(store), "+1555867531", ["hello"])
+    assert not result.ok and len(api_both.posted()) == 1
 
 
-@responses.activate(registry=OrderedRegistry)
-def test_opted_out_numbers_get_nothing_and_twilio_21610_records_an_opt_out(store: OptOutStore) -> None:
+def test_opted_out_numbers_get_nothing_and_twilio_21610_records_an_opt_out(
+    store: OptOutStore, api_both: FakeApi
+) -> None:
     store.opt_out("twilio_sms", "+15550001111", "STOP")
-    assert sender(store).send("+15550001111", ["hello"]).skipped == "opted out"
-    assert len(responses.calls) == 0
-    responses.add(responses.POST, API_URL, json=tw.api_json("error_21610"), status=400)
-    assert not sender(store).send("+15550002222", ["hello"]).ok
+    assert api_both.send(sender(store), "+15550001111", ["hello"]).skipped == "opted out"
+    assert api_both.posted() == []
+    api_both.answer("error_21610")
+    assert not api_both.send(sender(store), "+15550002222", ["hello"]).ok
     assert store.is_opted_out("twilio_sms", "+15550002222")
-    assert sender(store).send("+15550002222", ["again"]).skipped == "opted out"
-    assert len(responses.calls) == 1
+    assert api_both.send(sender(store), "+15550002222", ["again"]).skipped == "opted out"
+    assert len(api_both.posted()) == 1
 
 
-@responses.activate(registry=OrderedRegistry)
-def test_api_base_url_is_honoured(store: OptOutStore) -> None:
+@pytest.mark.parametrize("way", ["sync", "async"])
+def test_api_base_url_is_honoured(store: OptOutStore, way: str) -> None:
     local = "http://127.0.0.1:8099"
-    responses.add(responses.POST, local + tw.MESSAGES_PATH, json=tw.api_json("message_created"), status=201)
-    assert sender(store, api=local).send("+15558675310", ["hi"]).ok
+    with FakeApi(way, url=local + tw.MESSAGES_PATH) as fake:
+        fake.answer("message_created")
+        assert fake.send(sender(store, api=local), "+15558675310", ["hi"]).ok
+        assert len(fake.posted()) == 1
+
+
+def test_the_webhooks_client_keeps_its_connection_per_event_loop(store: OptOutStore) -> None:
+    """One aiohttp session per loop, reused for every message, closed by close_async."""
+    kept = sender(store)
+
+    async def sessions() -> List[Any]:
+        first, second = kept.async_client().http_client, kept.async_client().http_client
+        session = first.session
+        await kept.close_async()
+        return [first is second, session.closed, kept.async_client().http_client is first]
+
+    assert asyncio.run(sessions()) == [True, True, False]
 
 
 def test_agent_text_is_split_at_sentences_and_nothing_is_dropped() -> None:
@@ -270,16 +346,15 @@ def request(path: str, raw: bytes, signature: str) -> Request:
 
 
 @pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add(responses.POST, API_URL, json=tw.api_json("message_created"), status=201)
-        yield mock
+def api() -> Iterator[FakeApi]:
+    """The webhook sends on the event loop (aiohttp); every send is accepted."""
+    with FakeApi("async") as fake:
+        fake.answer("message_created", repeat=True)
+        yield fake
 
 
 @pytest.fixture
-def channel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: responses.RequestsMock
-) -> sms.TwilioSmsInput:
+def channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> sms.TwilioSmsInput:
     """The SMS channel on a temporary database (the runtime stores are the real classes)."""
     handoffs = HandoffStore(f"sqlite:///{tmp_path / 'travelbot.db'}")
     monkeypatch.setattr(runtime, "_store", handoffs)
@@ -293,11 +368,19 @@ def channel(
 
 def call(channel: sms.TwilioSmsInput, pairs: tw.Form, signature: Optional[str] = None) -> Any:
     sig = tw.sign(tw.PUBLIC_BASE_URL + SMS_PATH, pairs) if signature is None else signature
-    return asyncio.run(channel.webhook(request(SMS_PATH, tw.encode(pairs), sig), never_called))
+
+    async def webhook_then_close() -> Any:
+        try:
+            return await channel.webhook(request(SMS_PATH, tw.encode(pairs), sig), never_called)
+        finally:
+            assert channel.sender is not None
+            await channel.sender.close_async()
+
+    return asyncio.run(webhook_then_close())
 
 
-def bodies(api: responses.RequestsMock) -> List[str]:
-    return [posted(c)["Body"][0] for c in api.calls]
+def bodies(api: FakeApi) -> List[str]:
+    return [form["Body"][0] for form in api.posted()]
 
 
 def delivery_rows(sid: str) -> int:
@@ -307,7 +390,7 @@ def delivery_rows(sid: str) -> int:
 
 
 def test_forged_or_unsigned_webhook_is_403_and_nothing_is_recorded(
-    channel: sms.TwilioSmsInput, api: responses.RequestsMock
+    channel: sms.TwilioSmsInput, api: FakeApi
 ) -> None:
     pairs = tw.form("sms_text", MessageSid=tw.new_sid(), Body="HELP")
     forged = tw.sign(tw.PUBLIC_BASE_URL + SMS_PATH, pairs, token="x" * 32)
@@ -322,27 +405,23 @@ def test_non_utf8_webhook_is_400_not_500(channel: sms.TwilioSmsInput) -> None:
 
 
 def test_media_only_gets_a_polite_text_and_a_redelivery_nothing(
-    channel: sms.TwilioSmsInput, api: responses.RequestsMock
+    channel: sms.TwilioSmsInput, api: FakeApi
 ) -> None:
     pairs = tw.form("sms_media_only", MessageSid=tw.new_sid("MM"))
     first = call(channel, pairs)
     assert first.status == 200 and first.content_type == "text/xml" and b"<Response" in first.body
     assert call(channel, pairs).status == 200  # Twilio retried the same MessageSid
     assert bodies(api) == [sms.MEDIA_TEXT]
-    assert posted(api.calls[0])["To"] == [dict(pairs)["From"]]
+    assert api.posted()[0]["To"] == [dict(pairs)["From"]]
 
 
-def test_help_and_too_long_are_answered_without_rasa(
-    channel: sms.TwilioSmsInput, api: responses.RequestsMock
-) -> None:
+def test_help_and_too_long_are_answered_without_rasa(channel: sms.TwilioSmsInput, api: FakeApi) -> None:
     call(channel, tw.form("sms_text", MessageSid=tw.new_sid(), Body=" help "))
     call(channel, tw.form("sms_text", MessageSid=tw.new_sid(), Body="x" * (sms.MAX_BODY_CHARS + 1)))
     assert bodies(api) == [sms.HELP_TEXT, sms.TOO_LONG_TEXT]
 
 
-def test_stop_silences_the_number_until_start(
-    channel: sms.TwilioSmsInput, api: responses.RequestsMock
-) -> None:
+def test_stop_silences_the_number_until_start(channel: sms.TwilioSmsInput, api: FakeApi) -> None:
     number = tw.new_number()
     for body in ("Stop", "Can I bring a power bank?", "HELP"):
         assert (

@@ -129,7 +129,7 @@ def level_name(level: Optional[str] = None) -> str:
 
 # Libraries that log routine detail at INFO. The twilio library logs each API request's URL, headers and
 # response headers: a dozen lines, each formatted and redacted, for every SMS sent.
-QUIETER = {"twilio.http_client": "WARNING"}
+QUIETER = {"twilio.http_client": "WARNING", "twilio.async_http_client": "WARNING"}
 
 
 def quieter_loggers(level: Optional[str] = None) -> Dict[str, str]:
