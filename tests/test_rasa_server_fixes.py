@@ -7,10 +7,13 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Dict
 
 import jsonschema
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.tracker_store import InMemoryTrackerStore, TrackerStore
@@ -20,12 +23,14 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig, read_endpoint_config
 
 from travelbot.durable_tracker import is_connection_error
-from travelbot.rasa_server import apply_fixes, validate_action_result
+from travelbot.rasa_server import action_response_check, apply_fixes, validate_action_result
 from travelbot.settings import ROOT
 from travelbot.sqlite_tracker import SQLiteTrackerStore
 
 ACTION = RemoteAction("action_respond", None)
-VALID = {
+SCHEMA = RemoteAction.action_response_format_spec()
+FULL = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)
+VALID: Dict[str, Any] = {
     "events": [{"event": "slot", "name": "choices", "value": None}],
     "responses": [{"text": "an answer", "custom": {"decision": "answer"}}],
 }
@@ -43,6 +48,9 @@ def test_valid_action_response_passes_as_with_jsonschema() -> None:
         {"events": [{"no_event_key": 1}]},
         {"responses": "nope"},
         {"responses": [3]},
+        {"events": [{"event": "slot", "name": "choices"}]},  # its branch needs a value
+        {"events": [{"event": "no such event"}]},  # no branch
+        {"events": [VALID["events"][0], {"event": "user", "text": 3}]},  # the second one is wrong
     ],
 )
 def test_invalid_action_response_fails_with_rasas_message(bad: dict) -> None:
@@ -51,6 +59,43 @@ def test_invalid_action_response_fails_with_rasas_message(bad: dict) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, RemoteAction.action_response_format_spec())
     assert "Failed to validate Action server response from API" in ours.value.message
+
+
+EVENT_NAMES = [b["properties"]["event"]["const"] for b in SCHEMA["properties"]["events"]["items"]["oneOf"]]
+ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=3)
+)
+FIELD_VALUE = st.one_of(
+    ANY_VALUE, st.lists(ANY_VALUE, max_size=2), st.dictionaries(st.text(max_size=3), ANY_VALUE)
+)
+FIELDS = ["name", "value", "text", "timestamp", "metadata", "policy", "confidence", "entities", "parse_data"]
+EVENT = st.fixed_dictionaries(
+    {"event": st.one_of(st.sampled_from(EVENT_NAMES), ANY_VALUE)},
+    optional={field: FIELD_VALUE for field in FIELDS},
+)
+RESPONSE = st.one_of(
+    st.fixed_dictionaries({}, optional={"events": st.lists(EVENT, max_size=4), "responses": FIELD_VALUE}),
+    FIELD_VALUE,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(RESPONSE)
+def test_the_per_event_check_agrees_with_the_full_schema(result: object) -> None:
+    """The quick check accepts exactly what Rasa's schema accepts (it must never accept more)."""
+    assert action_response_check().accepts(result) == FULL.is_valid(result)
+
+
+def test_the_per_event_check_accepts_our_action_servers_replies() -> None:
+    bot: Dict[str, Any] = {
+        "event": "bot",
+        "timestamp": None,
+        "text": "x",
+        "data": {"custom": {}},
+        "metadata": {},
+    }
+    reply = {"events": [*VALID["events"], bot], "responses": VALID["responses"]}
+    assert FULL.is_valid(reply) and action_response_check().accepts(reply)
 
 
 def test_apply_fixes_replaces_rasas_method() -> None:

@@ -11,7 +11,8 @@ reaches the channel, which answers with a clear, retryable error.
 constant events schema, against the JSON Schema metaschema, and builds a new validator, on every
 response. py-spy showed this was about half of the Rasa server's CPU time per traveler message. The
 response is still validated here against the same schema, with the same error message. Only the
-validator is built and the schema checked once, at the first response.
+validators are built and the schema checked once, at the first response, and each event is checked
+against the one branch of the schema its name selects (``ActionResponseCheck``): 1.4 -> 0.17 ms.
 
 3. Its log lines are our JSON lines. Rasa applies ``--logging-config-file`` (travelbot/logs.py: redacted
 JSON) and then installs coloredlogs, which replaces that handler with its own coloured text format. When
@@ -44,8 +45,8 @@ import skops.io  # noqa: F401  (before TensorFlow: point 4 above)
 # isort: split
 import rasa.core.run
 import rasa.utils.io
-from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
+from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
@@ -57,17 +58,61 @@ from travelbot import rasa_speedups
 from travelbot.logs import JsonFormatter
 
 
-@functools.lru_cache(maxsize=1)
-def _action_response_validator() -> Draft4Validator:
-    schema = RemoteAction.action_response_format_spec()
+def _validator(schema: Dict[str, Any]) -> Validator:
     cls = validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)
+    validator: Validator = cls(schema)
+    return validator
+
+
+class ActionResponseCheck:
+    """Rasa's action response schema, checked once per response instead of once per event kind.
+
+    Each event must match exactly one of about 25 ``oneOf`` branches, told apart only by the
+    ``event`` name (a ``const``). A general validator tries every branch for every event: over a
+    millisecond per response. ``accepts`` checks each event against its own branch only: when that
+    passes, every other branch fails on the name, so exactly one matches and the full schema accepts
+    too. Anything else (an unknown name, a failing branch, a malformed response) is left to the full
+    schema, which decides and gives Rasa's own error.
+    """
+
+    def __init__(self, schema: Dict[str, Any]):
+        self.full = _validator(schema)
+        events = schema["properties"]["events"]
+        items = events["items"]
+        shell = {**schema, "properties": {**schema["properties"], "events": {**events, "items": {}}}}
+        self.shell = _validator(shell)
+        common = {key: value for key, value in items.items() if key != "oneOf"}
+        names = [branch["properties"]["event"]["const"] for branch in items["oneOf"]]
+        self.per_event = {
+            name: _validator({**common, "allOf": [branch]})
+            for name, branch in zip(names, items["oneOf"], strict=True)
+            if names.count(name) == 1
+        }
+
+    def accepts(self, result: Any) -> bool:
+        """True only where the full schema accepts ``result`` (False: ask it)."""
+        if not self.shell.is_valid(result):
+            return False
+        for event in result.get("events") or ():
+            name = event.get("event") if isinstance(event, dict) else None
+            check = self.per_event.get(name) if isinstance(name, str) else None
+            if check is None or not check.is_valid(event):
+                return False
+        return True
+
+
+@functools.lru_cache(maxsize=1)
+def action_response_check() -> ActionResponseCheck:
+    return ActionResponseCheck(RemoteAction.action_response_format_spec())
 
 
 def validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
-    """What ``jsonschema.validate`` does for Rasa, with the validator built once."""
-    error = best_match(_action_response_validator().iter_errors(result))
+    """What ``jsonschema.validate`` does for Rasa, with the validators built once."""
+    check = action_response_check()
+    if check.accepts(result):
+        return True
+    error = best_match(check.full.iter_errors(result))
     if error is not None:
         error.message += (
             ". Failed to validate Action server response from API, "
