@@ -23,7 +23,7 @@ import os
 import re
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import aiohttp
 import requests
@@ -139,19 +139,8 @@ class RebasedHttpClient(TwilioHttpClient):
         super().__init__(timeout=timeout)
         self.base_url = base_url
 
-    def request(
-        self,
-        method: str,
-        url: str,
-        params: Optional[Dict[str, object]] = None,
-        data: Optional[Dict[str, object]] = None,
-        headers: Optional[Dict[str, str]] = None,
-        auth: Optional[Tuple[str, str]] = None,
-        timeout: Optional[float] = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        url = rebased(url, self.base_url)
-        return super().request(method, url, params, data, headers, auth, timeout, allow_redirects)
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        return super().request(method, rebased(url, self.base_url), *args, **kwargs)
 
 
 class RebasedAsyncHttpClient(AsyncTwilioHttpClient):
@@ -166,19 +155,8 @@ class RebasedAsyncHttpClient(AsyncTwilioHttpClient):
             connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
         )
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: Optional[Dict[str, object]] = None,
-        data: Optional[Dict[str, object]] = None,
-        headers: Optional[Dict[str, str]] = None,
-        auth: Optional[Tuple[str, str]] = None,
-        timeout: Optional[float] = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        url = rebased(url, self.base_url)
-        return await super().request(method, url, params, data, headers, auth, timeout, allow_redirects)
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        return await super().request(method, rebased(url, self.base_url), *args, **kwargs)
 
 
 def transient(exc: BaseException) -> bool:
