@@ -16,12 +16,10 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
-from urllib.parse import parse_qs
 
 import pytest
 import redis
 import requests
-import responses
 import sqlalchemy as sa
 from aioresponses import aioresponses
 from limits import parse
@@ -225,7 +223,7 @@ def test_inside_rasas_own_server_app_the_limits_hold() -> None:
 # -- SMS: one notice per window, STOP always honoured ------------------------------------------------
 
 
-Texting = Tuple[sms.TwilioSmsInput, responses.RequestsMock]
+Texting = Tuple[sms.TwilioSmsInput, tw.FakeApi]
 
 
 @pytest.fixture
@@ -235,8 +233,8 @@ def texting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Texting
     monkeypatch.setattr(runtime, "_stores", {})
     env = tw.environment("https://api.twilio.com")
     config = load_config("twilio_sms", "TWILIO_SMS_FROM", "TWILIO_WHATSAPP_FROM", r"\+[0-9]+", env)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-        api.add(responses.POST, API_URL, json=tw.api_json("message_created"), status=201)
+    with tw.FakeApi("async") as api:
+        api.answer("message_created", repeat=True)
         yield sms.TwilioSmsInput(config, hourly(2)), api
 
 
@@ -249,12 +247,19 @@ def text(channel: sms.TwilioSmsInput, rasa: Rasa, number: str, body: str) -> int
     app = Sanic.get_app("rate-limit-test", force_create=True)
     request = Request(SMS_PATH.encode(), headers, "1.1", "POST", no_connection, app)
     request.body = tw.encode(pairs)
-    return int(asyncio.run(channel.webhook(request, rasa)).status)
+
+    async def webhook_then_close() -> int:
+        try:
+            return int((await channel.webhook(request, rasa)).status)
+        finally:
+            assert channel.sender is not None
+            await channel.sender.close_async()
+
+    return asyncio.run(webhook_then_close())
 
 
-def sent_to(api: responses.RequestsMock, number: str) -> List[str]:
-    forms = [parse_qs(str(call.request.body)) for call in api.calls]
-    return [form["Body"][0] for form in forms if form["To"] == [number]]
+def sent_to(api: tw.FakeApi, number: str) -> List[str]:
+    return [form["Body"][0] for form in api.posted() if form["To"] == [number]]
 
 
 def test_a_flooding_texter_gets_one_notice_and_rasa_sees_only_the_allowed(texting: Texting) -> None:

@@ -13,21 +13,15 @@ import asyncio
 import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
-from urllib.parse import parse_qs
 
-import aiohttp
 import pytest
-import requests
-import responses
 import sqlalchemy as sa
-from aioresponses import aioresponses
-from responses.registries import OrderedRegistry
 from sanic import Sanic
 from sanic.compat import Header
 from sanic.request import Request
 
 from channels import twilio_sms as sms
-from channels.twilio_client import Sent, TwilioConfig, TwilioSender, load_config
+from channels.twilio_client import TwilioConfig, TwilioSender, load_config
 from channels.twilio_whatsapp import TwilioWhatsAppInput
 from tests import twilio_payloads as tw
 from travelbot import runtime
@@ -176,76 +170,14 @@ def sender(
     return TwilioSender(channel, config, lambda: store, backoff_s=0.01)
 
 
-class FakeApi:
-    """Twilio's Messages API at the HTTP boundary, for either way of sending: ``send`` (requests,
-    faked by ``responses``) or ``send_async`` (aiohttp, faked by ``aioresponses``). Answers are
-    recorded Twilio payloads, given in order; ``posted`` is each request's form, as Twilio reads it."""
-
-    def __init__(self, way: str, url: str = API_URL):
-        self.way, self.url = way, url
-        self.requests_mock = responses.RequestsMock(
-            registry=OrderedRegistry, assert_all_requests_are_fired=False
-        )
-        self.aiohttp_mock = aioresponses()
-
-    def __enter__(self) -> FakeApi:
-        (self.requests_mock if self.way == "sync" else self.aiohttp_mock).__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        (self.requests_mock if self.way == "sync" else self.aiohttp_mock).__exit__(*exc)
-
-    def answer(self, name: str, repeat: bool = False) -> None:
-        payload = tw.api_json(name)
-        status = int(payload.get("status", 201)) if name != "message_created" else 201
-        if self.way == "sync":
-            self.requests_mock.add(responses.POST, self.url, json=payload, status=status)
-        else:
-            self.aiohttp_mock.post(self.url, payload=payload, status=status, repeat=repeat)
-
-    def drop_connection(self) -> None:
-        if self.way == "sync":
-            self.requests_mock.add(
-                responses.POST, self.url, body=requests.ConnectionError("connection reset")
-            )
-        else:
-            self.aiohttp_mock.post(self.url, exception=aiohttp.ClientConnectionError("connection reset"))
-
-    def posted(self) -> List[Dict[str, List[str]]]:
-        if self.way == "sync":
-            sent = [c.request.body for c in self.requests_mock.calls]
-            return [parse_qs(b if isinstance(b, str) else bytes(b or b"").decode()) for b in sent]
-        calls = [
-            c for (_, url), made in self.aiohttp_mock.requests.items() if str(url) == self.url for c in made
-        ]
-        return [{key: [str(value)] for key, value in c.kwargs["data"].items()} for c in calls]
-
-    def authorizations(self) -> List[str]:
-        if self.way == "sync":
-            return [c.request.headers["Authorization"] for c in self.requests_mock.calls]
-        return [c.kwargs["auth"].encode() for made in self.aiohttp_mock.requests.values() for c in made]
-
-    def send(self, sender: TwilioSender, address: str, bodies: List[str]) -> Sent:
-        if self.way == "sync":
-            return sender.send(address, bodies)
-
-        async def send_and_close() -> Sent:
-            try:
-                return await sender.send_async(address, bodies)
-            finally:
-                await sender.close_async()
-
-        return asyncio.run(send_and_close())
-
-
 @pytest.fixture(params=["sync", "async"])
-def api_both(request: pytest.FixtureRequest) -> Iterator[FakeApi]:
+def api_both(request: pytest.FixtureRequest) -> Iterator[tw.FakeApi]:
     """Each outbound test runs twice: the staff console's way (sync) and the webhooks' (async)."""
-    with FakeApi(request.param) as fake:
+    with tw.FakeApi(request.param) as fake:
         yield fake
 
 
-def test_send_posts_exactly_to_from_and_body(store: OptOutStore, api_both: FakeApi) -> None:
+def test_send_posts_exactly_to_from_and_body(store: OptOutStore, api_both: tw.FakeApi) -> None:
     api_both.answer("message_created")
     result = api_both.send(sender(store), "+15558675310", ["Power banks: carry-on bag only."])
     assert result.ok and result.sids == [tw.api_json("message_created")["sid"]]
@@ -256,7 +188,7 @@ def test_send_posts_exactly_to_from_and_body(store: OptOutStore, api_both: FakeA
 
 
 @pytest.mark.parametrize("first", ["error_503", "error_429", "connection"])
-def test_transient_failure_is_retried_then_sent(store: OptOutStore, api_both: FakeApi, first: str) -> None:
+def test_transient_failure_is_retried_then_sent(store: OptOutStore, api_both: tw.FakeApi, first: str) -> None:
     if first == "connection":
         api_both.drop_connection()
     else:
@@ -268,7 +200,7 @@ def test_transient_failure_is_retried_then_sent(store: OptOutStore, api_both: Fa
 
 
 def test_give_up_is_logged_not_raised(
-    store: OptOutStore, api_both: FakeApi, caplog: pytest.LogCaptureFixture
+    store: OptOutStore, api_both: tw.FakeApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     for _ in range(3):
         api_both.answer("error_503")
@@ -280,14 +212,14 @@ def test_give_up_is_logged_not_raised(
     assert "+15558675310" not in caplog.text  # numbers are masked in logs
 
 
-def test_permanent_error_is_not_retried(store: OptOutStore, api_both: FakeApi) -> None:
+def test_permanent_error_is_not_retried(store: OptOutStore, api_both: tw.FakeApi) -> None:
     api_both.answer("error_21211")
     result = api_both.send(sender(store), "+1555867531", ["hello"])
     assert not result.ok and len(api_both.posted()) == 1
 
 
 def test_opted_out_numbers_get_nothing_and_twilio_21610_records_an_opt_out(
-    store: OptOutStore, api_both: FakeApi
+    store: OptOutStore, api_both: tw.FakeApi
 ) -> None:
     store.opt_out("twilio_sms", "+15550001111", "STOP")
     assert api_both.send(sender(store), "+15550001111", ["hello"]).skipped == "opted out"
@@ -302,7 +234,7 @@ def test_opted_out_numbers_get_nothing_and_twilio_21610_records_an_opt_out(
 @pytest.mark.parametrize("way", ["sync", "async"])
 def test_api_base_url_is_honoured(store: OptOutStore, way: str) -> None:
     local = "http://127.0.0.1:8099"
-    with FakeApi(way, url=local + tw.MESSAGES_PATH) as fake:
+    with tw.FakeApi(way, url=local + tw.MESSAGES_PATH) as fake:
         fake.answer("message_created")
         assert fake.send(sender(store, api=local), "+15558675310", ["hi"]).ok
         assert len(fake.posted()) == 1
@@ -346,15 +278,15 @@ def request(path: str, raw: bytes, signature: str) -> Request:
 
 
 @pytest.fixture
-def api() -> Iterator[FakeApi]:
+def api() -> Iterator[tw.FakeApi]:
     """The webhook sends on the event loop (aiohttp); every send is accepted."""
-    with FakeApi("async") as fake:
+    with tw.FakeApi("async") as fake:
         fake.answer("message_created", repeat=True)
         yield fake
 
 
 @pytest.fixture
-def channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> sms.TwilioSmsInput:
+def channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: tw.FakeApi) -> sms.TwilioSmsInput:
     """The SMS channel on a temporary database (the runtime stores are the real classes)."""
     handoffs = HandoffStore(f"sqlite:///{tmp_path / 'travelbot.db'}")
     monkeypatch.setattr(runtime, "_store", handoffs)
@@ -379,7 +311,7 @@ def call(channel: sms.TwilioSmsInput, pairs: tw.Form, signature: Optional[str] =
     return asyncio.run(webhook_then_close())
 
 
-def bodies(api: FakeApi) -> List[str]:
+def bodies(api: tw.FakeApi) -> List[str]:
     return [form["Body"][0] for form in api.posted()]
 
 
@@ -390,7 +322,7 @@ def delivery_rows(sid: str) -> int:
 
 
 def test_forged_or_unsigned_webhook_is_403_and_nothing_is_recorded(
-    channel: sms.TwilioSmsInput, api: FakeApi
+    channel: sms.TwilioSmsInput, api: tw.FakeApi
 ) -> None:
     pairs = tw.form("sms_text", MessageSid=tw.new_sid(), Body="HELP")
     forged = tw.sign(tw.PUBLIC_BASE_URL + SMS_PATH, pairs, token="x" * 32)
@@ -405,7 +337,7 @@ def test_non_utf8_webhook_is_400_not_500(channel: sms.TwilioSmsInput) -> None:
 
 
 def test_media_only_gets_a_polite_text_and_a_redelivery_nothing(
-    channel: sms.TwilioSmsInput, api: FakeApi
+    channel: sms.TwilioSmsInput, api: tw.FakeApi
 ) -> None:
     pairs = tw.form("sms_media_only", MessageSid=tw.new_sid("MM"))
     first = call(channel, pairs)
@@ -415,13 +347,13 @@ def test_media_only_gets_a_polite_text_and_a_redelivery_nothing(
     assert api.posted()[0]["To"] == [dict(pairs)["From"]]
 
 
-def test_help_and_too_long_are_answered_without_rasa(channel: sms.TwilioSmsInput, api: FakeApi) -> None:
+def test_help_and_too_long_are_answered_without_rasa(channel: sms.TwilioSmsInput, api: tw.FakeApi) -> None:
     call(channel, tw.form("sms_text", MessageSid=tw.new_sid(), Body=" help "))
     call(channel, tw.form("sms_text", MessageSid=tw.new_sid(), Body="x" * (sms.MAX_BODY_CHARS + 1)))
     assert bodies(api) == [sms.HELP_TEXT, sms.TOO_LONG_TEXT]
 
 
-def test_stop_silences_the_number_until_start(channel: sms.TwilioSmsInput, api: FakeApi) -> None:
+def test_stop_silences_the_number_until_start(channel: sms.TwilioSmsInput, api: tw.FakeApi) -> None:
     number = tw.new_number()
     for body in ("Stop", "Can I bring a power bank?", "HELP"):
         assert (

@@ -4,11 +4,14 @@ The webhook bodies are form-encoded exactly as Twilio posts them (field set
 and order of Twilio's Messaging webhook, documented sample values); the JSON
 files are Twilio REST API answers: a created message (201) and errors. Tests
 change only the fields they are about (Body, From, MessageSid) and sign the
-result with Twilio's own RequestValidator.compute_signature.
+result with Twilio's own RequestValidator.compute_signature. ``FakeApi``
+intercepts the API at the HTTP boundary inside the test process, for either
+client (the staff console's synchronous one, the webhooks' aiohttp one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -17,10 +20,16 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
+import aiohttp
+import requests
+import responses
+from aioresponses import aioresponses
+from responses.registries import OrderedRegistry
 from twilio.request_validator import RequestValidator
 
+from channels.twilio_client import Sent, TwilioSender
 from tests.provider_stub import JsonHandler
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "twilio"
@@ -30,6 +39,7 @@ SMS_FROM = "+15017122661"
 WHATSAPP_FROM = "whatsapp:+14155238886"
 PUBLIC_BASE_URL = "https://travelbot.example.org/assistant"
 MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+API_URL = f"https://api.twilio.com{MESSAGES_PATH}"
 
 Form = List[Tuple[str, str]]
 
@@ -133,3 +143,65 @@ def environment(api_url: str) -> Dict[str, str]:
         "TWILIO_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "TWILIO_API_BASE_URL": api_url,
     }
+
+
+class FakeApi:
+    """Twilio's Messages API at the HTTP boundary, for either way of sending: ``send`` (requests,
+    faked by ``responses``) or ``send_async`` (aiohttp, faked by ``aioresponses``). Answers are
+    recorded Twilio payloads, given in order; ``posted`` is each request's form, as Twilio reads it."""
+
+    def __init__(self, way: str, url: str = API_URL):
+        self.way, self.url = way, url
+        self.requests_mock = responses.RequestsMock(
+            registry=OrderedRegistry, assert_all_requests_are_fired=False
+        )
+        self.aiohttp_mock = aioresponses()
+
+    def __enter__(self) -> FakeApi:
+        (self.requests_mock if self.way == "sync" else self.aiohttp_mock).__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        (self.requests_mock if self.way == "sync" else self.aiohttp_mock).__exit__(*exc)
+
+    def answer(self, name: str, repeat: bool = False) -> None:
+        payload = api_json(name)
+        status = int(payload.get("status", 201)) if name != "message_created" else 201
+        if self.way == "sync":
+            self.requests_mock.add(responses.POST, self.url, json=payload, status=status)
+        else:
+            self.aiohttp_mock.post(self.url, payload=payload, status=status, repeat=repeat)
+
+    def drop_connection(self) -> None:
+        if self.way == "sync":
+            self.requests_mock.add(
+                responses.POST, self.url, body=requests.ConnectionError("connection reset")
+            )
+        else:
+            self.aiohttp_mock.post(self.url, exception=aiohttp.ClientConnectionError("connection reset"))
+
+    def posted(self) -> List[Dict[str, List[str]]]:
+        if self.way == "sync":
+            sent = [c.request.body for c in self.requests_mock.calls]
+            return [parse_qs(b if isinstance(b, str) else bytes(b or b"").decode()) for b in sent]
+        calls = [
+            c for (_, url), made in self.aiohttp_mock.requests.items() if str(url) == self.url for c in made
+        ]
+        return [{key: [str(value)] for key, value in c.kwargs["data"].items()} for c in calls]
+
+    def authorizations(self) -> List[str]:
+        if self.way == "sync":
+            return [c.request.headers["Authorization"] for c in self.requests_mock.calls]
+        return [c.kwargs["auth"].encode() for made in self.aiohttp_mock.requests.values() for c in made]
+
+    def send(self, sender: TwilioSender, address: str, bodies: List[str]) -> Sent:
+        if self.way == "sync":
+            return sender.send(address, bodies)
+
+        async def send_and_close() -> Sent:
+            try:
+                return await sender.send_async(address, bodies)
+            finally:
+                await sender.close_async()
+
+        return asyncio.run(send_and_close())
