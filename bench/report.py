@@ -103,7 +103,8 @@ def dev_section(data: Optional[Dict[str, Any]]) -> List[str]:
         parts = ", ".join(f"{k} {v}" for k, v in sorted(decisions.items()))
         out += [f"Our decisions on the in-scope lines: {parts}.", ""]
     out += [
-        f"The Rasa peer: DIET + ResponseSelector ({data['epochs']} epochs each), retrieval intent "
+        f"The Rasa peer: DIET + ResponseSelector ({data['epochs']} epochs each; Rasa's default is 300, too "
+        "long for this benchmark on 2 cores), retrieval intent "
         "`faq/<entry_id>` on the same texts, plus the bot's own small-talk and out_of_scope intents; "
         f"training took {data['rasa_train_seconds']:.0f} s. It answers when DIET picks `faq` and the "
         "selector's confidence reaches the threshold.",
