@@ -166,7 +166,8 @@ class FakeApi:
 
     def answer(self, name: str, repeat: bool = False) -> None:
         payload = api_json(name)
-        status = int(payload.get("status", 201)) if name != "message_created" else 201
+        # an error payload carries its HTTP status; a created message's "status" is its state ("queued")
+        status = payload["status"] if isinstance(payload.get("status"), int) else 201
         if self.way == "sync":
             self.requests_mock.add(responses.POST, self.url, json=payload, status=status)
         else:
@@ -183,7 +184,8 @@ class FakeApi:
     def posted(self) -> List[Dict[str, List[str]]]:
         if self.way == "sync":
             sent = [c.request.body for c in self.requests_mock.calls]
-            return [parse_qs(b if isinstance(b, str) else bytes(b or b"").decode()) for b in sent]
+            forms = [b if isinstance(b, str) else bytes(b or b"").decode() for b in sent]
+            return [parse_qs(form, keep_blank_values=True) for form in forms]
         calls = [
             c for (_, url), made in self.aiohttp_mock.requests.items() if str(url) == self.url for c in made
         ]
