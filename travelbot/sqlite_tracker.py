@@ -42,6 +42,5 @@ class SQLiteTrackerStore(DurableSQLTrackerStore):
         super().__init__(domain, dialect="sqlite", db=db, event_broker=event_broker, **kwargs)
 
     def make_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
-        return sqlite_engine(
-            url, synchronous="NORMAL"
-        )  # Rasa's own reading of ``db`` (relative paths, quoting)
+        # ``url`` is Rasa's own reading of ``db`` (relative paths, quoting)
+        return sqlite_engine(url, synchronous="NORMAL")
