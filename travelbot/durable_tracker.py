@@ -13,10 +13,10 @@ run one at a time and in order. Past ``retry_s`` the error reaches the channel, 
 clear, retryable error (REST: 503) rather than pretending. ``travelbot.rasa_server`` removes Rasa's
 fallback wrapper so that it does.
 
-Reading a conversation back and counting its stored events (both on every traveler message) use two
-statements built once, on the table's columns, instead of Rasa's ORM query rebuilt on each call: the
-same rows, without the query building and ORM objects that were a tenth of the Rasa server's CPU time
-per message.
+Reading a conversation back reads only the events stored since its last read (travelbot/session_cache.py);
+counting its stored events when saving uses a statement built once, on the table's columns, instead of
+Rasa's ORM query rebuilt on each call (the query building and ORM objects were a tenth of the Rasa
+server's CPU time per message).
 
 A retried save cannot store an event twice: Rasa's save counts the events already stored for the
 conversation and inserts only the rest, in one transaction, so an insert that committed before the
@@ -42,6 +42,8 @@ from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
+
+from travelbot.session_cache import LatestSessionCache
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +82,8 @@ class DurableSQLTrackerStore(SQLTrackerStore):
         rasa_engine: sa.engine.Engine = self.engine
         rasa_engine.dispose()
         self.use_engine(self.make_engine(rasa_engine.url))
-        self._latest_session_data, self._latest_session_count = latest_session_statements(
-            self.SQLEvent.__table__
-        )
+        self._latest_session_count = latest_session_count(self.SQLEvent.__table__)
+        self._sessions = LatestSessionCache(self.SQLEvent.__table__)
 
     def make_engine(self, url: sa.engine.URL) -> sa.engine.Engine:
         """Rasa's engine options, with each pooled connection checked before use."""
@@ -117,14 +118,15 @@ class DurableSQLTrackerStore(SQLTrackerStore):
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
     ) -> Optional[DialogueStateTracker]:
-        """Rasa's ``_retrieve``; the latest session's events are read with the prepared statement."""
+        """Rasa's ``_retrieve``; the latest session's events come from the cache of parsed events, which
+        reads only the rows added since the conversation's last read (travelbot/session_cache.py)."""
         if fetch_events_from_all_sessions:
             return await super()._retrieve(sender_id, fetch_events_from_all_sessions)
         with self.engine.connect() as connection:
-            rows = connection.execute(self._latest_session_data, {"sender_id": sender_id}).scalars().all()
-        if not self.domain or not rows:
+            events = self._sessions.read(connection, sender_id)
+        if not self.domain or not events:
             return None
-        return DialogueStateTracker.from_dict(sender_id, [json.loads(row) for row in rows], self.domain.slots)
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
 
     def _additional_events(self, session: sa.orm.Session, tracker: DialogueStateTracker) -> Iterator[Event]:
         """Rasa's: the tracker's events past those already stored for its latest session."""
@@ -159,8 +161,8 @@ def event_row(sender_id: str, event: Event) -> dict[str, Any]:
     }
 
 
-def latest_session_statements(events: sa.Table) -> tuple[sa.sql.Select, sa.sql.Select]:
-    """The data of a conversation's events since its latest session start, in order, and their count.
+def latest_session_count(events: sa.Table) -> sa.sql.Select:
+    """How many events a conversation has stored since its latest session start.
 
     The same condition as Rasa's ``SQLTrackerStore._event_query``: a timestamp at or after the latest
     ``session_started`` event's, or every event when there is none.
@@ -172,6 +174,4 @@ def latest_session_statements(events: sa.Table) -> tuple[sa.sql.Select, sa.sql.S
         .scalar_subquery()
     )
     latest = sa.and_(sender, sa.or_(events.c.timestamp >= session_start, session_start.is_(None)))
-    data = sa.select(events.c.data).where(latest).order_by(events.c.id)
-    count = sa.select(sa.func.count()).select_from(events).where(latest)
-    return data, count
+    return sa.select(sa.func.count()).select_from(events).where(latest)
