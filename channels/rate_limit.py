@@ -29,6 +29,7 @@ import enum
 import logging
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,6 +49,44 @@ LIMITED_TEXT = (
     "Please wait a moment, then send your question again."
 )
 REDIS_TIMEOUT_S = 2
+
+
+class PrunedMemoryStorage(MemoryStorage):
+    """``limits``' memory storage with an expiry sweep that reads only what has expired.
+
+    Why: the library's sweep (a timer thread, restarted 10 ms after any hit) takes a lock on and checks
+    every moving-window entry of every key, expired or not. Under steady traffic that is every message
+    of the last window each time: at 50 messages/s with a one-minute window, thousands of entries a
+    hundred times a second, several ms of CPU per message, taken from the Rasa server's event loop.
+
+    Each key's entries are stored newest first, so the expired ones are the tail of its list; this sweep
+    drops that tail and forgets keys left empty (under a lock that a hit also holds, so a key is never
+    removed between a hit's lookups). The limit check itself never reads expired entries, so what is
+    allowed is unchanged. (Pinned ``limits==2.4.0``: its private sweep method is replaced;
+    tests/test_rate_limit.py checks it is still the one the timer calls.)
+    """
+
+    def __init__(self) -> None:
+        self._keys = threading.Lock()  # before the library starts its first sweep
+        super().__init__()
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        with self._keys:
+            return bool(super().acquire_entry(key, limit, expiry, amount))
+
+    def _MemoryStorage__expire_events(self) -> None:
+        now = time.time()
+        for key, entries in list(self.events.items()):
+            while entries and entries[-1].expiry <= now:
+                entries.pop()
+            if not entries:
+                with self._keys:
+                    if not entries:
+                        self.events.pop(key, None)
+        for key, expires_at in list(self.expirations.items()):
+            if expires_at <= now:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
 
 
 class Verdict(enum.Enum):
@@ -103,7 +142,7 @@ class SenderLimit:
 def storage_for(config: Settings, env: Mapping[str, str]) -> Storage:
     """Memory in the embedded mode; the scaled mode's Redis, shared by every Rasa server."""
     if not services.is_scaled(config):
-        return MemoryStorage()
+        return PrunedMemoryStorage()
     url = env.get(services.REDIS_URL_ENV) or services.DEFAULT_REDIS_URL
     return RedisStorage(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
 

@@ -31,7 +31,7 @@ from sanic.request import Request
 from channels import rate_limit
 from channels import twilio_sms as sms
 from channels.messenger import MessengerWebhook
-from channels.rate_limit import LIMITED_TEXT, SenderLimit, Verdict
+from channels.rate_limit import LIMITED_TEXT, PrunedMemoryStorage, SenderLimit, Verdict
 from channels.rest import RestChannel
 from channels.twilio_client import load_config
 from tests import messenger_payloads as fb
@@ -50,7 +50,7 @@ WAIT_S = 30
 
 def hourly(amount: int) -> SenderLimit:
     """A limit whose window cannot pass during a test, however loaded the machine."""
-    return SenderLimit(parse(f"{amount}/hour"), MemoryStorage())
+    return SenderLimit(parse(f"{amount}/hour"), PrunedMemoryStorage())
 
 
 # -- counting -----------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_senders_and_channels_are_counted_apart() -> None:
 
 
 def test_a_sender_may_send_again_once_the_window_has_moved_on() -> None:
-    limit = SenderLimit(parse("1 per 2 seconds"), MemoryStorage())
+    limit = SenderLimit(parse("1 per 2 seconds"), PrunedMemoryStorage())
     assert limit.check("rest", "a").allowed
     assert limit.check("rest", "a").verdict is Verdict.NOTIFY
     deadline = time.monotonic() + WAIT_S
@@ -81,6 +81,27 @@ def test_a_sender_may_send_again_once_the_window_has_moved_on() -> None:
         assert time.monotonic() < deadline, "the window never moved on"
         time.sleep(0.2)
     assert limit.check("rest", "a").verdict is Verdict.NOTIFY  # a new window: told once more
+
+
+def test_the_sweep_drops_expired_entries_and_empty_keys_and_nothing_else() -> None:
+    """The library's own timer runs our sweep: expired entries go, live ones and their verdicts stay."""
+    storage = PrunedMemoryStorage()
+    short, long = SenderLimit(parse("2 per 1 second"), storage), SenderLimit(parse("2/hour"), storage)
+    assert short.check("rest", "a").allowed and long.check("rest", "b").allowed
+    deadline = time.monotonic() + WAIT_S
+    while any("rest/a" in key for key in storage.events):  # a hit 10 ms after a sweep starts the next
+        assert time.monotonic() < deadline, f"expired entries were never swept: {storage.events}"
+        long.check("rest", "c")
+        time.sleep(0.1)
+    assert [len(entries) for key, entries in storage.events.items() if "/rest/b/" in key] == [1]
+    assert long.check("rest", "b").allowed and not long.check("rest", "b").allowed
+    assert [short.check("rest", "a").allowed for _ in range(3)] == [True, True, False]
+
+
+def test_the_pruned_storage_counts_as_the_librarys_own() -> None:
+    ours, theirs = hourly(3), SenderLimit(parse("3/hour"), MemoryStorage())
+    senders = [f"s{n % 4}" for n in range(25)]
+    assert [ours.check("sms", s) for s in senders] == [theirs.check("sms", s) for s in senders]
 
 
 def redis_or_skip() -> redis.Redis:
@@ -129,7 +150,7 @@ def test_the_setting_picks_the_rate_and_the_storage(tmp_path: Path) -> None:
     config = load_settings(settings_file(tmp_path, "rate_limit:\n  per_sender: 5 per 10 seconds\n"))
     embedded = rate_limit.from_settings(config, {})
     assert (embedded.rate.amount, embedded.window_s) == (5, 10)
-    assert isinstance(embedded.storage, MemoryStorage)
+    assert isinstance(embedded.storage, PrunedMemoryStorage)
     scaled = Settings.parse_obj({"storage": {"backend": "postgresql"}})
     shared = rate_limit.from_settings(scaled, {services.REDIS_PREFIX_ENV: "tb2"})
     assert isinstance(shared.storage, RedisStorage) and shared.rate.namespace == "tb2-rate"
