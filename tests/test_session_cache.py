@@ -87,11 +87,11 @@ def test_every_read_matches_rasas_full_read(tmp_path_factory: Any, steps: List[A
 
 def test_the_least_recently_read_conversations_are_dropped_first(tmp_path: Path) -> None:
     store = SQLiteTrackerStore(DOMAIN, db=str(tmp_path / "tracker.db"))
-    store._sessions = cache = LatestSessionCache(store.SQLEvent.__table__, max_conversations=2)
+    store._sessions = cache = LatestSessionCache(store.SQLEvent.__table__, max_events=8)  # two of 4 events
     for sender in ("a", "b", "c"):
         asyncio.run(store.save(DialogueStateTracker.from_events(sender, _turn(sender, 1.0), DOMAIN.slots)))
         asyncio.run(store.retrieve(sender))
     asyncio.run(store.retrieve("b"))
     assert list(cache._sessions) == ["c", "b"]
     assert [len(_read(store, sender)) for sender in ("a", "b", "c", "nobody")] == [4, 4, 4, 0]
-    assert list(cache._sessions) == ["b", "c"] and len(cache._sessions) == 2
+    assert list(cache._sessions) == ["b", "c"] and cache._kept_events == 8
