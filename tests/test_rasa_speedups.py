@@ -10,6 +10,8 @@ from typing import Any, Dict, Iterator, List, Tuple
 import numpy as np
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.engine import loader
@@ -22,6 +24,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionSt
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.training_data.message import Message
 from rasa.utils.endpoints import EndpointConfig
+from scipy import sparse
 
 from bench.load import QUESTIONS
 from travelbot import rasa_speedups
@@ -130,6 +133,18 @@ def test_the_classifier_input_row_is_rasas(runners: Tuple[Any, GraphRunner, Grap
         theirs = rasa_speedups._rasa_create_x(classifier, messages)
         assert ours.shape == theirs.shape and ours.shape[1] > 0
         assert (ours.toarray() == theirs.toarray()).all()
+
+
+@given(
+    widths=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    density=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_one_row_blocks_side_by_side_are_scipys_hstack(widths: List[int], density: float, seed: int) -> None:
+    blocks = [sparse.random(1, w, density=density, format="coo", random_state=seed + w) for w in widths]
+    ours, theirs = rasa_speedups.side_by_side(blocks), sparse.hstack(blocks, format="csr")
+    assert ours.shape == theirs.shape and ours.has_sorted_indices
+    assert (ours.toarray() == theirs.toarray()).all()
 
 
 def test_domain_emptiness_is_rasas() -> None:
