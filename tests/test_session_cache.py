@@ -18,7 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    EntitiesAdded,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from travelbot.session_cache import LatestSessionCache
@@ -38,6 +46,7 @@ def _turn(text: str, at: float) -> List[Event]:
     return [
         ActionExecuted("action_listen", timestamp=at),
         UserUttered(text, {"name": "ask_question", "confidence": 0.9}, timestamp=at + 0.1),
+        EntitiesAdded([{"entity": "item", "value": text}], timestamp=at + 0.15),  # changes the user event
         SlotSet("handoff", {"asked": text}, timestamp=at + 0.2),
         BotUttered("an answer", {"custom": {"decision": "answer"}}, timestamp=at + 0.3),
     ]
@@ -87,11 +96,11 @@ def test_every_read_matches_rasas_full_read(tmp_path_factory: Any, steps: List[A
 
 def test_the_least_recently_read_conversations_are_dropped_first(tmp_path: Path) -> None:
     store = SQLiteTrackerStore(DOMAIN, db=str(tmp_path / "tracker.db"))
-    store._sessions = cache = LatestSessionCache(store.SQLEvent.__table__, max_events=8)  # two of 4 events
+    store._sessions = cache = LatestSessionCache(store.SQLEvent.__table__, max_events=10)  # two of 5 events
     for sender in ("a", "b", "c"):
         asyncio.run(store.save(DialogueStateTracker.from_events(sender, _turn(sender, 1.0), DOMAIN.slots)))
         asyncio.run(store.retrieve(sender))
     asyncio.run(store.retrieve("b"))
     assert list(cache._sessions) == ["c", "b"]
-    assert [len(_read(store, sender)) for sender in ("a", "b", "c", "nobody")] == [4, 4, 4, 0]
-    assert list(cache._sessions) == ["b", "c"] and cache._kept_events == 8
+    assert [len(_read(store, sender)) for sender in ("a", "b", "c", "nobody")] == [5, 5, 5, 0]
+    assert list(cache._sessions) == ["b", "c"] and cache._kept_events == 10
