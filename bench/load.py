@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import aiohttp
 import psutil
@@ -159,6 +159,16 @@ async def rest_conversation(
                 phase.decisions[str(item["custom"].get("decision"))] += 1
 
 
+def sms_webhook_call(number: str, text: str) -> Tuple[bytes, Dict[str, str]]:
+    """The body and headers of Twilio's signed webhook call for an SMS from ``number``."""
+    pairs = tw.form("sms_text", From=number, Body=text, MessageSid=tw.new_sid())
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": tw.sign(tw.PUBLIC_BASE_URL + SMS_PATH, pairs),
+    }
+    return tw.encode(pairs), headers
+
+
 async def sms_conversation(
     session: aiohttp.ClientSession,
     url: str,
@@ -170,15 +180,11 @@ async def sms_conversation(
 ) -> None:
     for index, text in enumerate(texts):
         await wait_turn(phase, starts, index)
-        pairs = tw.form("sms_text", From=number, Body=text, MessageSid=tw.new_sid())
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": tw.sign(tw.PUBLIC_BASE_URL + SMS_PATH, pairs),
-        }
+        data, headers = sms_webhook_call(number, text)
         before = len(api.to(number))
         started = time.perf_counter()
         try:
-            async with session.post(url, data=tw.encode(pairs), headers=headers) as reply:
+            async with session.post(url, data=data, headers=headers) as reply:
                 status, body = reply.status, await reply.text()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             phase.errors[type(exc).__name__] += 1
@@ -295,11 +301,14 @@ class ProcessWatch:
 
 
 def warm_up(rasa_url: str, bare_url: str) -> None:
-    """Every question once on each server, so a phase measures a warm process."""
+    """Every question once on each server, and through our SMS webhook, so a phase measures a warm
+    process (the SMS path has its own first-time costs: the Twilio client, its connections)."""
     for i, text in enumerate(QUESTIONS):
         for url in (rasa_url, bare_url):
             body = {"sender": f"warm-{i}", "message": text}
             requests.post(f"{url}/webhooks/rest/webhook", json=body, timeout=TIMEOUT_S)
+        data, headers = sms_webhook_call(tw.new_number(), text)
+        requests.post(rasa_url + SMS_PATH, data=data, headers=headers, timeout=TIMEOUT_S).raise_for_status()
 
 
 def measure(conversations: int, messages: int, rate: Optional[float] = None) -> Dict[str, Any]:
