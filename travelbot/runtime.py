@@ -12,6 +12,7 @@ from travelbot.handoffs import HandoffStore
 from travelbot.live_policy import LivePolicy
 from travelbot.optouts import OptOutStore
 from travelbot.settings import settings
+from travelbot.sqlite_engine import is_sqlite_file, sqlite_engine
 
 _lock = threading.Lock()
 _live: Optional[LivePolicy] = None
@@ -50,8 +51,15 @@ def _on_handoff_engine(kind: Type[StoreT]) -> StoreT:
 
 
 def delivery_log() -> DeliveryLog:
-    """Seen inbound message ids, in the same database as the handoffs."""
-    return _on_handoff_engine(DeliveryLog)
+    """Seen inbound message ids, in the same database as the handoffs; on SQLite through connections
+    of its own whose commits do not wait for the disk (travelbot/deliveries.py says why that is enough)."""
+    engine = handoff_store().engine
+    with _lock:
+        if DeliveryLog not in _stores:
+            if is_sqlite_file(engine.url):
+                engine = sqlite_engine(engine.url, synchronous="NORMAL", future=True)
+            _stores[DeliveryLog] = DeliveryLog(engine)
+        return cast(DeliveryLog, _stores[DeliveryLog])
 
 
 def feedback_store() -> FeedbackStore:
