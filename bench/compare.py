@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "BM25, one doc per text": BM25Peer(kb.corpus, per_entry=False).predict,
         "MiniLM 1-NN (our index, no policy)": NearestPeer(kb).predict,
     }
-    model_file, train_seconds = train(kb.corpus, epochs=args.epochs)
+    model_file, train_took = train(kb.corpus, epochs=args.epochs)
     peers[f"Rasa DIET + ResponseSelector ({args.epochs} epochs)"] = RasaPeer(model_file).predict
     for name, predict in peers.items():
         systems.append(peer_report(name, rows, run(predict, rows), known))
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rows": len(rows),
             "entries": len(kb.corpus),
             "epochs": args.epochs,
-            "rasa_train_seconds": train_seconds,
+            "rasa_train": train_took,
             "plot": PLOT,
             "systems": systems,
         },

@@ -106,7 +106,8 @@ def dev_section(data: Optional[Dict[str, Any]]) -> List[str]:
         f"The Rasa peer: DIET + ResponseSelector ({data['epochs']} epochs each; Rasa's default is 300, too "
         "long for this benchmark on 2 cores), retrieval intent "
         "`faq/<entry_id>` on the same texts, plus the bot's own small-talk and out_of_scope intents; "
-        f"training took {data['rasa_train_seconds']:.0f} s. It answers when DIET picks `faq` and the "
+        f"training took {data['rasa_train']['cpu_s']:.0f} s of CPU ({data['rasa_train']['wall_s']:.0f} s "
+        "wall-clock). It answers when DIET picks `faq` and the "
         "selector's confidence reaches the threshold.",
         "",
         f"![dev set trade-off]({data['plot']})",
