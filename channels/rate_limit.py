@@ -52,27 +52,50 @@ REDIS_TIMEOUT_S = 2
 
 
 class PrunedMemoryStorage(MemoryStorage):
-    """``limits``' memory storage with an expiry sweep that reads only what has expired.
+    """``limits``' memory storage, swept inline and reading only what has expired.
 
     Why: the library's sweep (a timer thread, restarted 10 ms after any hit) takes a lock on and checks
     every moving-window entry of every key, expired or not. Under steady traffic that is every message
     of the last window each time: at 50 messages/s with a one-minute window, thousands of entries a
-    hundred times a second, several ms of CPU per message, taken from the Rasa server's event loop.
+    hundred times a second, several ms of CPU per message, taken from the Rasa server's event loop. And
+    each restart is a new thread whose start the hit waits for, on the event loop, up to 100 times a
+    second: on a busy machine that wait is a scheduling delay for every conversation.
 
-    Each key's entries are stored newest first, so the expired ones are the tail of its list; this sweep
+    Here no timer thread is started after the first: a hit sweeps, at most once per ``SWEEP_EVERY_S``.
+    Each key's entries are stored newest first, so the expired ones are the tail of its list; the sweep
     drops that tail and forgets keys left empty (under a lock that a hit also holds, so a key is never
-    removed between a hit's lookups). The limit check itself never reads expired entries, so what is
-    allowed is unchanged. (Pinned ``limits==2.4.0``: its private sweep method is replaced;
-    tests/test_rate_limit.py checks it is still the one the timer calls.)
+    removed between a hit's lookups, should the library's first timer run it at the same moment). The
+    limit check itself never reads expired entries, so what is allowed is unchanged: the sweep only
+    bounds memory. (Pinned ``limits==2.4.0``: its private scheduling and sweep methods are replaced;
+    tests/test_rate_limit.py checks they are still the ones its hits call.)
     """
+
+    SWEEP_EVERY_S = 1.0
 
     def __init__(self) -> None:
         self._keys = threading.Lock()  # before the library starts its first sweep
+        self._last_sweep = time.monotonic()
         super().__init__()
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         with self._keys:
-            return bool(super().acquire_entry(key, limit, expiry, amount))
+            allowed = bool(super().acquire_entry(key, limit, expiry, amount))
+        self._sweep_if_due()
+        return allowed
+
+    def incr(self, key: str, expiry: int, elastic_expiry: bool = False, amount: int = 1) -> int:
+        count = int(super().incr(key, expiry, elastic_expiry, amount))
+        self._sweep_if_due()
+        return count
+
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        """The library's hits call this to (re)start its timer thread; they sweep inline instead."""
+
+    def _sweep_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep >= self.SWEEP_EVERY_S:
+            self._last_sweep = now
+            self._MemoryStorage__expire_events()
 
     def _MemoryStorage__expire_events(self) -> None:
         now = time.time()

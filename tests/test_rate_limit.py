@@ -83,16 +83,19 @@ def test_a_sender_may_send_again_once_the_window_has_moved_on() -> None:
     assert limit.check("rest", "a").verdict is Verdict.NOTIFY  # a new window: told once more
 
 
-def test_the_sweep_drops_expired_entries_and_empty_keys_and_nothing_else() -> None:
-    """The library's own timer runs our sweep: expired entries go, live ones and their verdicts stay."""
+def test_hits_sweep_expired_entries_and_empty_keys_and_nothing_else_without_a_thread() -> None:
+    """Hits run our sweep (at most once a second): expired entries go, live ones and their verdicts stay,
+    and the library's timer thread is never restarted (its first, from the constructor, is the only one)."""
     storage = PrunedMemoryStorage()
+    first_timer = storage.timer
     short, long = SenderLimit(parse("2 per 1 second"), storage), SenderLimit(parse("2/hour"), storage)
     assert short.check("rest", "a").allowed and long.check("rest", "b").allowed
     deadline = time.monotonic() + WAIT_S
-    while any("rest/a" in key for key in storage.events):  # a hit 10 ms after a sweep starts the next
+    while any("rest/a" in key for key in storage.events):
         assert time.monotonic() < deadline, f"expired entries were never swept: {storage.events}"
         long.check("rest", "c")
         time.sleep(0.1)
+    assert storage.timer is first_timer
     assert [len(entries) for key, entries in storage.events.items() if "/rest/b/" in key] == [1]
     assert long.check("rest", "b").allowed and not long.check("rest", "b").allowed
     assert [short.check("rest", "a").allowed for _ in range(3)] == [True, True, False]
