@@ -132,9 +132,12 @@ def authenticate(
     return Inbound(sid, address, params.get("Body") or "", num_media)
 
 
+EMPTY_TWIML = str(MessagingResponse())  # built once: the library builds it through ElementTree (0.3 ms)
+
+
 def twiml_ok() -> HTTPResponse:
     """200 with an empty TwiML <Response/>: Twilio sends nothing itself, our reply goes via the API."""
-    return response.text(str(MessagingResponse()), content_type="text/xml")
+    return response.text(EMPTY_TWIML, content_type="text/xml")
 
 
 class TwilioSmsInput(InputChannel):
