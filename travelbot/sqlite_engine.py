@@ -7,9 +7,10 @@ millisecond or more. Here connections are pooled (SQLAlchemy 2.0's default for f
 mode, which also lets the servers and the console read while one of them writes, with a busy timeout
 instead of an immediate "database is locked".
 
-``synchronous``: FULL (our records: handoffs, deliveries, opt-outs; a commit survives a power cut) or
-NORMAL (the conversation tracker, travelbot/sqlite_tracker.py: a commit survives a crash of the
-process, and a power cut may lose its last moments).
+``synchronous``: FULL (our records: handoffs, opt-outs, ...; a commit survives a power cut) or
+NORMAL (the conversation tracker, travelbot/sqlite_tracker.py, and the delivery log,
+travelbot/deliveries.py: a commit survives a crash of the process, and a power cut may lose its last
+moments).
 """
 
 from __future__ import annotations
