@@ -41,25 +41,22 @@ _stores: Dict[type, Any] = {}
 StoreT = TypeVar("StoreT")
 
 
-def _on_handoff_engine(kind: Type[StoreT]) -> StoreT:
-    """One instance of a store that shares the handoff store's database engine."""
+def _on_handoff_engine(kind: Type[StoreT], synchronous: str = "FULL") -> StoreT:
+    """One instance of a store in the handoff store's database, on its engine; on SQLite with
+    ``synchronous="NORMAL"``, through connections of its own to the same file."""
     engine = handoff_store().engine
     with _lock:
         if kind not in _stores:
+            if synchronous != "FULL" and is_sqlite_file(engine.url):
+                engine = sqlite_engine(engine.url, synchronous=synchronous, future=True)
             _stores[kind] = kind(engine)  # type: ignore[call-arg]
         return cast(StoreT, _stores[kind])
 
 
 def delivery_log() -> DeliveryLog:
-    """Seen inbound message ids, in the same database as the handoffs; on SQLite through connections
-    of its own whose commits do not wait for the disk (travelbot/deliveries.py says why that is enough)."""
-    engine = handoff_store().engine
-    with _lock:
-        if DeliveryLog not in _stores:
-            if is_sqlite_file(engine.url):
-                engine = sqlite_engine(engine.url, synchronous="NORMAL", future=True)
-            _stores[DeliveryLog] = DeliveryLog(engine)
-        return cast(DeliveryLog, _stores[DeliveryLog])
+    """Seen inbound message ids, in the same database as the handoffs; on SQLite its commits do not
+    wait for the disk (travelbot/deliveries.py says why that is enough)."""
+    return _on_handoff_engine(DeliveryLog, synchronous="NORMAL")
 
 
 def feedback_store() -> FeedbackStore:
