@@ -15,12 +15,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from bench.clinc_hybrid import ALPHAS, HybridFeatures, fit_hybrid
 from bench.clinc_scoring import (
     OOS,
+    Scorer,
     best_and_margin,
     centroids,
     choose_threshold,
@@ -48,10 +50,11 @@ PAPER = {
 TOPK = (3, 5, 10, 20)
 LOGREG_C = (1.0, 4.0, 16.0)
 
-Split = Tuple[np.ndarray, np.ndarray]  # (vectors, labels with OOS = -1)
+Embedded = Dict[str, Tuple[np.ndarray, List[str]]]  # split -> (vectors, intent names)
+Split = Tuple[Any, np.ndarray]  # (vectors or feature rows, labels with OOS = -1)
 
 
-def embeddings(data_path: Path, embedder: Embedder) -> Dict[str, Tuple[np.ndarray, List[str]]]:
+def embeddings(data_path: Path, embedder: Embedder) -> Embedded:
     data = json.loads(data_path.read_text(encoding="utf-8"))
     key = hashlib.sha256(data_path.read_bytes() + embedder.fingerprint().encode()).hexdigest()[:16]
     cache = VAR / f"clinc-embeddings-{key}.npz"
@@ -70,9 +73,6 @@ def labelled(parts: Sequence[Tuple[np.ndarray, List[str]]], classes: Dict[str, i
     vectors = np.vstack([p[0] for p in parts]).astype(np.float32)
     labels = np.array([classes.get(i, OOS) for p in parts for i in p[1]])
     return vectors, labels
-
-
-Scorer = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray]]  # -> pred, conf, margin
 
 
 def similarity_scorer(train: Split, n_classes: int, k: int) -> Scorer:
@@ -145,6 +145,30 @@ def variant(name: str, rule: str, scorer: Scorer, val: Split, test: Split, two: 
     }
 
 
+def hybrid_variant(data_path: Path, emb: Embedded, classes: Dict[str, int]) -> Dict:
+    """MiniLM next to word and character TF-IDF, one linear model, OOS a class (alpha chosen on val)."""
+    data = json.loads(data_path.read_text(encoding="utf-8"))
+
+    def rows(*splits: str) -> Tuple[List[str], Split]:
+        vectors, labels = labelled([emb[s] for s in splits], classes)
+        return [t for s in splits for t, _ in data[s]], (vectors, labels)
+
+    train_texts, (train_vectors, train_labels) = rows("train", "oos_train")
+    features = HybridFeatures(train_texts)
+    val_texts, val = rows("val", "oos_val")
+    test_texts, test = rows("test", "oos_test")
+    fitted = features(train_texts, train_vectors)
+    val_x: Split = (features(val_texts, val[0]), val[1])
+    test_x: Split = (features(test_texts, test[0]), test[1])
+    scored = []
+    for alpha in ALPHAS:
+        scorer = fit_hybrid(fitted, train_labels, alpha)
+        scored.append((alpha, choose_threshold(*scorer(val_x[0])[:2], val_x[1])[1], scorer))
+    alpha, _, scorer = max(scored, key=lambda s: s[1].balanced)
+    title = f"MiniLM + word and char TF-IDF, train + oos_train, OOS a class (alpha={alpha:g} on val)"
+    return variant(title, "score", scorer, val_x, test_x)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     data_path = Path(args[0]) if args else DEFAULT_DATA
@@ -178,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fits = {c: logreg_scorer(*data, c) for c in LOGREG_C}
         c, scorer = chosen(fits, "score")
         results.append(variant(f"logistic regression, {title} (C={c} on val)", "score", scorer, val, test))
+    results.append(hybrid_variant(data_path, emb, classes))
 
     save("clinc", {"data": str(data_path), "classes": n, "paper": PAPER, "plot": PLOT, "variants": results})
     return 0

@@ -9,11 +9,13 @@ Thresholds (and any other knob) are chosen on validation data only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
 OOS = -1
+# Query rows (embeddings, or sparse feature rows) -> predicted class, confidence, margin.
+Scorer = Callable[[Any], Tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def class_topk_mean(sims: np.ndarray, labels: np.ndarray, n_classes: int, k: int) -> np.ndarray:

@@ -133,7 +133,7 @@ def clinc_section(data: Optional[Dict[str, Any]]) -> List[str]:
         "",
         f"CLINC150 full ({data['classes']} intents; Larson et al., EMNLP 2019, CC BY 3.0). Corpus: the train "
         "split, each utterance a phrasing of its intent, embedded with our MiniLM (knowledge/embedder.py). "
-        "Every knob (k, C) and every threshold is chosen on val + oos_val only, by the best mean of "
+        "Every knob (k, C, alpha) and every threshold is chosen on val + oos_val only, by the best mean of "
         "in-scope accuracy and OOS recall; test and oos_test are scored once.",
         "",
     ]
