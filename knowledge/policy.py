@@ -34,7 +34,7 @@ class Decision(str, Enum):
 # reporting a threat or an emergency. Kept narrow: ordinary questions about
 # prohibited items ("can I pack tear gas?") must still get their answer.
 _SENSITIVE_PATTERNS = [
-    r"\bsneak\w*\b",
+    r"\bsneak(?!ers?\b)\w*\b",  # (not the shoes)
     r"\bsmuggl\w*\b",
     r"\bundetect\w*\b",
     r"\bwithout (?:\w+ ){0,3}(?:noticing|knowing|finding|seeing|detecting)\b",

@@ -52,6 +52,8 @@ def test_sensitive_patterns(text: str) -> None:
         "can i pay for tsa precheck with a credit card",
         "how do i get past security faster",
         "can my pocket knife go in checked luggage",
+        "do i have to take off my sneakers at security",
+        "can i wear sneaker boots through the scanner",
     ],
 )
 def test_ordinary_item_questions_are_not_flagged_by_pattern(text: str) -> None:
