@@ -48,8 +48,9 @@ _SENSITIVE_PATTERNS = [
     r"\b(?:can'?t|cannot|won'?t|doesn'?t|does not|will not)\s+(?:see|detect|find|catch|pick up)\b",
     r"\bhijack\w*\b",
     r"\bbomb threat\b",
-    # (not "point-and-shoot" cameras, "stab vests" or "blow up" pillows and mattresses)
-    r"\b(?:threat\w*|kill|(?<!-)shoot|stab(?![\s-]*(?:vest|proof|resistant))|hurt|attack|"
+    # (not "point-and-shoot" cameras, a photo "shoot", "stab vests" or "blow up" pillows and mattresses)
+    r"\b(?:threat\w*|kill|(?<!-)(?<!\ba )(?<!\bthe )(?<!photo )(?<!wedding )shoot|"
+    r"stab(?![\s-]*(?:vest|proof|resistant))|hurt|attack|"
     r"blow up(?!\s+(?:a\s+|my\s+|the\s+)?(?:travel\s+|neck\s+|inflatable\s+|air\s+)?"
     r"(?:pillow|mattress|bed|balloon|pool|raft|float|toy)s?\b))\b.{0,40}\b(?:me|him|her|them|us|people|someone|"
     r"everyone|plane|flight|airport|checkpoint|officer|agent)\b",
@@ -68,6 +69,9 @@ _SENSITIVE_PATTERNS = [
     r"\b(?:get|gets|getting|make it|slip|slips)\s+(?:past|by)\s+(?:the\s+)?"
     r"(?:metal detectors?|scanners?|x-?rays?|security|tsa|checkpoint)\b",
     # someone in crisis: a person, now (the urgent reply says to call 911)
+    r"\b(?:just|has|have|is|'s)\s+(?:collapsed|passed out|fainted)\b",
+    r"\b(?:unconscious|unresponsive|(?:not|isn'?t|is not|stopped) (?:breathing|responding)|having a "
+    r"(?:heart attack|stroke|seizure))\b",
     r"\b(?:kill|hurt|harm|cut)(?:ing)?\s+myself\b",
     r"\bsuicid\w*\b",
     r"\b(?:end(?:ing)? my (?:own )?life|want to die)\b",
