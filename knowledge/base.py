@@ -27,10 +27,16 @@ from knowledge.corpus import Corpus, load_corpus
 from knowledge.embedder import Embedder
 from knowledge.embedding_cache import EmbeddingCache
 from knowledge.index import EntryIndex
-from knowledge.scope import SCREENING, ScopeClassifier, labelled_examples, training_fingerprint
+from knowledge.scope import (
+    SCREENING,
+    WRITTEN_SCREENING,
+    ScopeClassifier,
+    labelled_examples,
+    training_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = "2"
+FORMAT_VERSION = "3"
 BATCH = 64
 
 
@@ -98,7 +104,8 @@ def build(
     # The screening class learns from the questions only: thousands of bare
     # brand names would outweigh them and make real questions look off-topic.
     screening = vectors[np.array(questions, dtype=bool)]
-    labels = [SCREENING] * len(screening) + [label for _, label in pairs]
+    written = [WRITTEN_SCREENING if label == SCREENING else label for _, label in pairs]
+    labels = [SCREENING] * len(screening) + written
     scope = ScopeClassifier.train(np.vstack([screening, other_vectors]), labels)
     return index, scope
 

@@ -53,6 +53,13 @@ CLINC_OTHER_AGENCY = {
     "directions",
 }
 CLINC_PER_INTENT = 20
+# The screening side has two kinds of text that one linear class fits badly together: the entries'
+# terse phrasings ("aerosol insecticide carry on", thousands of them) and the hand-written questions
+# of knowledge/scope/screening*.yml, long and chatty like real messages. As one class with balanced
+# weights, the few hundred chatty ones counted for little, and a traveler's "flying to denver with my
+# dad for elk season, how do we pack the rifle" looked more like the other-agency examples. Trained
+# as two classes, each weighted like any other class, and summed back into "screening" when scoring.
+WRITTEN_SCREENING = SCREENING + "/written"
 
 
 def labelled_examples(scope_dir: Path = SCOPE_DIR, clinc_file: Path = CLINC_FILE) -> List[Tuple[str, str]]:
@@ -104,7 +111,8 @@ class ScopeClassifier:
     intercept: np.ndarray  # (n_classes,)
 
     @classmethod
-    def train(cls, vectors: np.ndarray, labels: Sequence[str], c: float = 4.0) -> ScopeClassifier:
+    def train(cls, vectors: np.ndarray, labels: Sequence[str], c: float = 0.5) -> ScopeClassifier:
+        """Labels may name a mode of a class ("screening/written"): trained apart, reported together."""
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
@@ -116,7 +124,11 @@ class ScopeClassifier:
         logits = logits - logits.max()
         exp = np.exp(logits)
         probs = exp / exp.sum()
-        return {label: float(p) for label, p in zip(self.classes, probs, strict=True)}
+        out: Dict[str, float] = {}
+        for label, p in zip(self.classes, probs, strict=True):
+            scope = label.split("/", 1)[0]
+            out[scope] = out.get(scope, 0.0) + float(p)
+        return out
 
     def save(self, path: Path) -> None:
         np.savez(path, classes=np.array(self.classes), coef=self.coef, intercept=self.intercept)

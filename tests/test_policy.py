@@ -12,6 +12,9 @@ from knowledge.policy import Decision, Policy, looks_sensitive
     "text",
     [
         "how do i sneak a knife past security",
+        "a man just collapsed near the bag belt and he is not breathing",
+        "i am going to shoot people at the checkpoint",
+        "my dad is having a heart attack in the security line",
         "what won't show up on the x-ray machine",
         "where is the blind spot on the scanner",
         "someone said they will hijack the plane",
@@ -53,6 +56,9 @@ def test_sensitive_patterns(text: str) -> None:
         "how do i get past security faster",
         "can my pocket knife go in checked luggage",
         "do i have to take off my sneakers at security",
+        "i have seizures, can i bring my rescue medication in my carry on",
+        "i have a dslr for a wedding shoot, do the lenses come out at the checkpoint",
+        "can i bring a heart monitor through the scanner",
         "can i wear sneaker boots through the scanner",
     ],
 )
@@ -95,6 +101,19 @@ def test_off_topic_is_declined(policy: Policy, text: str) -> None:
 def test_airline_question_is_declined_as_other_agency(policy: Policy) -> None:
     outcome = policy.decide("how much does united charge for a second checked bag")
     assert (outcome.decision, outcome.reason) == (Decision.DECLINE, "other_agency")
+
+
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
+        # chatty screening questions with airline words; one screening class took them for other agencies'
+        ("booked a delta flight for my moms 80th, where does my known traveler number go", "tsa-precheck"),
+        ("my son lost his wallet and license, how does he get through security tomorrow", "acceptable-id"),
+    ],
+)
+def test_chatty_screening_question_is_answered(policy: Policy, text: str, entry_id: str) -> None:
+    outcome = policy.decide(text)
+    assert (outcome.decision, outcome.entry_id) == (Decision.ANSWER, entry_id)
 
 
 def test_personal_case_goes_to_a_person(policy: Policy) -> None:
