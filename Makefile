@@ -70,6 +70,7 @@ test: index $(MODEL) validate lint typecheck
 bench: index $(MODEL)
 	rm -rf var/bench/results
 	nice -n 10 $(BIN)/python -m bench.compare
+	nice -n 10 $(BIN)/python -m bench.compare bench/heldout.jsonl --name heldout
 	nice -n 10 $(BIN)/python -m bench.clinc
 	nice -n 10 $(BIN)/python -m bench.scale
 	nice -n 10 $(BIN)/python -m bench.scale --kind random --sizes 10000,100000

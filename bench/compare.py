@@ -9,7 +9,8 @@ The peers answer when their score reaches a threshold. That threshold is the
 one with the best balanced score (mean of in-scope accuracy and out-of-scope
 recall) *on the dev set itself*, which flatters the peers; the 2-fold
 cross-fitted figures beside it choose each half's threshold on the other half.
-Usage: python -m bench.compare [DEV_JSONL] [--epochs N]
+Usage: python -m bench.compare [DEV_JSONL] [--epochs N] [--name KEY]
+(`make bench` runs it on the shared dev set and, with --name heldout, on bench/heldout.jsonl.)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from travelbot.asker import Asker
 from travelbot.settings import ROOT
 
 DEFAULT_DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
-PLOT = "dev_tradeoff.png"
+HELD_OUT = ROOT / "bench" / "heldout.jsonl"
 
 
 def run(predict: Callable[[str], Prediction], rows: Sequence[DevRow]) -> List[Prediction]:
@@ -81,6 +82,7 @@ def peer_report(name: str, rows: Sequence[DevRow], ranked: List[Prediction], kno
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dev", nargs="?", type=Path, default=DEFAULT_DEV)
+    parser.add_argument("--name", default="dev", help="results key (and plot name) to save under")
     # Rasa's defaults are 300; at 40 the selector still got only 88 % of its own training texts right
     # and ranked the right entry first for a third of the dev questions: a peer trained too little.
     parser.add_argument("--epochs", type=int, default=100, help="DIET and ResponseSelector epochs")
@@ -106,14 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems.append(peer_report(name, rows, run(predict, rows), known))
 
     save(
-        "dev",
+        args.name,
         {
             "dev_path": str(args.dev),
             "rows": len(rows),
             "entries": len(kb.corpus),
             "epochs": args.epochs,
             "rasa_train": train_took,
-            "plot": PLOT,
+            "plot": f"{args.name}_tradeoff.png",
             "systems": systems,
         },
     )
