@@ -29,7 +29,6 @@ from knowledge.embedding_cache import EmbeddingCache
 from knowledge.index import EntryIndex
 from knowledge.scope import (
     SCREENING,
-    WRITTEN_SCREENING,
     ScopeClassifier,
     labelled_examples,
     training_fingerprint,
@@ -104,8 +103,7 @@ def build(
     # The screening class learns from the questions only: thousands of bare
     # brand names would outweigh them and make real questions look off-topic.
     screening = vectors[np.array(questions, dtype=bool)]
-    written = [WRITTEN_SCREENING if label == SCREENING else label for _, label in pairs]
-    labels = [SCREENING] * len(screening) + written
+    labels = [SCREENING] * len(screening) + [label for _, label in pairs]
     scope = ScopeClassifier.train(np.vstack([screening, other_vectors]), labels)
     return index, scope
 

@@ -53,12 +53,13 @@ CLINC_OTHER_AGENCY = {
     "directions",
 }
 CLINC_PER_INTENT = 20
-# The screening side has two kinds of text that one linear class fits badly together: the entries'
-# terse phrasings ("aerosol insecticide carry on", thousands of them) and the hand-written questions
-# of knowledge/scope/screening*.yml, long and chatty like real messages. As one class with balanced
-# weights, the few hundred chatty ones counted for little, and a traveler's "flying to denver with my
-# dad for elk season, how do we pack the rifle" looked more like the other-agency examples. Trained
-# as two classes, each weighted like any other class, and summed back into "screening" when scoring.
+# The screening side has two kinds of text that one linear class fits badly together: terse ones (the
+# entries' phrasings, "aerosol insecticide carry on", thousands of them; short follow-ups like "what
+# about cheese") and long, chatty questions like real messages (files labelled "screening/written").
+# As one class with balanced weights, the few hundred chatty ones counted for little, and a traveler's
+# "flying to denver with my dad for elk season, how do we pack the rifle" looked more like the
+# other-agency examples. Trained as two classes, each weighted like any other class, and summed back
+# into "screening" when scoring.
 WRITTEN_SCREENING = SCREENING + "/written"
 
 

@@ -27,12 +27,13 @@ from travelbot.settings import ROOT
 SHARED = ROOT.parent / "shared"
 # Short, vague questions; the clarify_question fixture takes the first the bot answers with a choice.
 AMBIGUOUS = [
+    "what about batteries",
+    "how about batteries",
+    "what about spray",
+    "how about chocolate",
     "how about pet food",
     "what about chocolate",
     "rules for curling irons",
-    "deodorant",
-    "batteries",
-    "cheese",
 ]
 
 
