@@ -105,7 +105,7 @@ def dev_section(
         "How the thresholds were chosen: ours are the decision policy's settings as checked out "
         "(`travelbot.yml`, `knowledge/policy.py`); nothing here tunes them. Each peer's threshold is the one "
         "with the best balanced score (mean of in-scope top-1 accuracy and out-of-scope no-answer recall) "
-        "**on this same dev set**, so the peer rows above are optimistic for the peers. Below, an honest "
+        "**on this same set**, so the peer rows above are optimistic for the peers. Below, an honest "
         "counterpart: 2-fold cross-fitting (even lines get the threshold that was best on odd lines, and "
         "the other way round).",
         "",
