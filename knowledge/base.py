@@ -27,12 +27,7 @@ from knowledge.corpus import Corpus, load_corpus
 from knowledge.embedder import Embedder
 from knowledge.embedding_cache import EmbeddingCache
 from knowledge.index import EntryIndex
-from knowledge.scope import (
-    SCREENING,
-    ScopeClassifier,
-    labelled_examples,
-    training_fingerprint,
-)
+from knowledge.scope import SCREENING, ScopeClassifier, labelled_examples, training_fingerprint
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = "3"

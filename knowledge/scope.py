@@ -8,9 +8,10 @@ comes from two places: our hand-written sets in ``knowledge/scope/`` (security
 -sensitive, personal cases, other agencies, off-topic) and a sample of the
 CLINC150 benchmark's training split (CC BY 3.0), whose travel intents are
 airline/agency questions and whose other intents are off-topic. The
-screening side gets, besides the phrasings, ``knowledge/scope/screening.yml``:
+screening side gets, besides the phrasings, ``knowledge/scope/screening*.yml``:
 screening questions the phrasings under-represent (a trip, an event or a
-family member mentioned, medical devices at the scanner, honest mistakes).
+family member mentioned, brand names, typos, medical devices at the scanner,
+honest mistakes, short follow-ups).
 """
 
 from __future__ import annotations
