@@ -160,11 +160,10 @@ def hybrid_variant(data_path: Path, emb: Embedded, classes: Dict[str, int]) -> D
     fitted = features(train_texts, train_vectors)
     val_x: Split = (features(val_texts, val[0]), val[1])
     test_x: Split = (features(test_texts, test[0]), test[1])
-    scored = []
-    for alpha in ALPHAS:
-        scorer = fit_hybrid(fitted, train_labels, alpha)
-        scored.append((alpha, choose_threshold(*scorer(val_x[0])[:2], val_x[1])[1], scorer))
-    alpha, _, scorer = max(scored, key=lambda s: s[1].balanced)
+    fits = {alpha: fit_hybrid(fitted, train_labels, alpha) for alpha in ALPHAS}
+    scored = [(a, choose_threshold(*fits[a](val_x[0])[:2], val_x[1])[1]) for a in ALPHAS]
+    alpha = float(pick(scored)[0])  # type: ignore[arg-type]
+    scorer = fits[alpha]
     title = f"MiniLM + word and char TF-IDF, train + oos_train, OOS a class (alpha={alpha:g} on val)"
     return variant(title, "score", scorer, val_x, test_x)
 

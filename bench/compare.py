@@ -37,7 +37,6 @@ from travelbot.asker import Asker
 from travelbot.settings import ROOT
 
 DEFAULT_DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
-HELD_OUT = ROOT / "bench" / "heldout.jsonl"
 
 
 def run(predict: Callable[[str], Prediction], rows: Sequence[DevRow]) -> List[Prediction]:

@@ -54,7 +54,10 @@ def stamp(data: Dict[str, Any]) -> str:
 
 
 def dev_section(
-    data: Optional[Dict[str, Any]], heading: str = "1. Answer quality on the dev set", command: str = ""
+    data: Optional[Dict[str, Any]],
+    heading: str = "1. Answer quality on the dev set",
+    command: str = "",
+    note: Sequence[str] = (),
 ) -> List[str]:
     out = [f"## {heading}, side by side", ""]
     if data is None:
@@ -130,6 +133,7 @@ def dev_section(
         "Curves: each peer as its threshold moves from answering everything (left) to answering nothing "
         "(right); markers: the operating points in the first table.",
         "",
+        *note,
     ]
     return out
 
@@ -370,8 +374,8 @@ def main() -> int:
         results.load("heldout"),
         "1b. Answer quality on our held-out traveler questions",
         "python -m bench.compare bench/heldout.jsonl --name heldout",
+        HELD_OUT_NOTE,
     )
-    lines += HELD_OUT_NOTE
     lines += clinc_section(results.load("clinc"))
     lines += scale_section(results.load("scale"), results.load("scale_random"))
     lines += speed_section(results.load("speed"))
