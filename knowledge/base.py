@@ -30,7 +30,7 @@ from knowledge.index import EntryIndex
 from knowledge.scope import SCREENING, ScopeClassifier, labelled_examples, training_fingerprint
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = "3"
+FORMAT_VERSION = "4"
 BATCH = 64
 
 
@@ -97,9 +97,13 @@ def build(
         return index, previous.scope
     # The screening class learns from the questions only: thousands of bare
     # brand names would outweigh them and make real questions look off-topic.
-    screening = vectors[np.array(questions, dtype=bool)]
+    asked = np.array(questions, dtype=bool)
+    screening = vectors[asked]
+    screening_texts = [text for text, question in zip(texts, questions, strict=True) if question]
     labels = [SCREENING] * len(screening) + [label for _, label in pairs]
-    scope = ScopeClassifier.train(np.vstack([screening, other_vectors]), labels)
+    scope = ScopeClassifier.train(
+        np.vstack([screening, other_vectors]), screening_texts + scope_texts, labels
+    )
     return index, scope
 
 

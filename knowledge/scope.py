@@ -1,4 +1,4 @@
-"""Is a message a screening question at all? A classifier over embeddings.
+"""Is a message a screening question at all? A classifier over embeddings and n-grams.
 
 Nearest-neighbour similarity alone cannot tell "how do I make banana bread"
 from "can I bring bread": both land near food entries. A logistic regression
@@ -24,6 +24,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import yaml
+from scipy import sparse
+
+from knowledge.ngrams import NgramFeatures
 
 SCOPE_DIR = Path(__file__).resolve().parent / "scope"
 CLINC_FILE = Path(__file__).resolve().parent / "sources" / "clinc150" / "data_full.json"
@@ -106,23 +109,50 @@ def training_fingerprint(pairs: Sequence[Tuple[str, str]]) -> str:
 
 @dataclass
 class ScopeClassifier:
-    """Multinomial logistic regression stored as plain arrays (no pickles)."""
+    """Multinomial logistic regression over the MiniLM vector and n-gram TF-IDF, stored as plain arrays.
+
+    The first ``dense_width`` coefficients of each class read the vector, the rest the n-grams
+    (knowledge/ngrams.py says why both).
+    """
 
     classes: List[str]
-    coef: np.ndarray  # (n_classes, dim)
+    coef: np.ndarray  # (n_classes, dense_width + ngrams.width)
     intercept: np.ndarray  # (n_classes,)
+    ngrams: NgramFeatures
+    dense_width: int
 
     @classmethod
-    def train(cls, vectors: np.ndarray, labels: Sequence[str], c: float = 0.5) -> ScopeClassifier:
+    def train(
+        cls, vectors: np.ndarray, texts: Sequence[str], labels: Sequence[str], c: float = 0.5
+    ) -> ScopeClassifier:
         """Labels may name a mode of a class ("screening/written"): trained apart, reported together."""
         from sklearn.linear_model import LogisticRegression
 
+        if not len(vectors) == len(texts) == len(labels):
+            raise ValueError("one text and one label per vector are required")
+        ngrams = NgramFeatures.fit(texts)
+        features = sparse.hstack([sparse.csr_matrix(vectors.astype(np.float32)), ngrams.transform(texts)])
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-        model.fit(vectors, list(labels))
-        return cls(list(model.classes_), model.coef_.astype(np.float32), model.intercept_.astype(np.float32))
+        model.fit(features.tocsr(), list(labels))
+        coef, intercept = model.coef_, model.intercept_
+        if (
+            len(model.classes_) == 2
+        ):  # sklearn keeps one row for two classes: softmax over (0, row) is the same
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+        return cls(
+            list(model.classes_),
+            coef.astype(np.float32),
+            intercept.astype(np.float32),
+            ngrams,
+            vectors.shape[1],
+        )
 
-    def probabilities(self, vector: np.ndarray) -> Dict[str, float]:
-        logits = self.coef @ vector.astype(np.float32) + self.intercept
+    def probabilities(self, vector: np.ndarray, text: str) -> Dict[str, float]:
+        """Probability per scope ("screening", "sensitive", ...) of a message and its MiniLM vector."""
+        dense = self.coef[:, : self.dense_width]
+        row = self.ngrams.transform([text])
+        logits = dense @ vector.astype(np.float32) + self.intercept
+        logits = logits + (row @ self.coef[:, self.dense_width :].T).ravel()
         logits = logits - logits.max()
         exp = np.exp(logits)
         probs = exp / exp.sum()
@@ -133,9 +163,23 @@ class ScopeClassifier:
         return out
 
     def save(self, path: Path) -> None:
-        np.savez(path, classes=np.array(self.classes), coef=self.coef, intercept=self.intercept)
+        np.savez(
+            path,
+            classes=np.array(self.classes),
+            coef=self.coef,
+            intercept=self.intercept,
+            dense_width=np.array(self.dense_width),
+            **self.ngrams.to_arrays(),
+        )
 
     @classmethod
     def load(cls, path: Path) -> ScopeClassifier:
         with np.load(path) as data:
-            return cls([str(c) for c in data["classes"]], data["coef"], data["intercept"])
+            arrays = {name: data[name] for name in data.files}
+        return cls(
+            [str(c) for c in arrays["classes"]],
+            arrays["coef"],
+            arrays["intercept"],
+            NgramFeatures.from_arrays(arrays),
+            int(arrays["dense_width"]),
+        )

@@ -17,7 +17,7 @@ import requests
 import sqlalchemy as sa
 from playwright.sync_api import Page, Playwright, expect
 
-from bot.turn import Parse, decide_turn
+from bot.turn import FALLBACK_REASONS, Parse, decide_turn
 from knowledge.corpus import load_corpus
 from knowledge.policy import Decision, Policy
 from tests import twilio_payloads as tw
@@ -94,8 +94,9 @@ def agent_events(live: Servers, sender: str) -> List[Dict[str, Any]]:
 
 def test_two_fallbacks_in_a_row_hand_off(policy: Policy) -> None:
     first, second = (decide_turn(policy, Parse(text)) for text in OFF_TOPIC)
-    assert (first.decision, first.outcome.reason) == (Decision.DECLINE, "off_topic")
-    assert second.decision == Decision.DECLINE
+    # Not understood either way: gibberish is off-topic or matches nothing.
+    assert first.decision == Decision.DECLINE and first.outcome.reason in FALLBACK_REASONS
+    assert second.decision == Decision.DECLINE and second.outcome.reason in FALLBACK_REASONS
     repeated = decide_turn(policy, Parse(OFF_TOPIC[1]), previous_fallback=True)
     assert (repeated.decision, repeated.outcome.reason) == (Decision.HANDOFF, "repeated_fallback")
     answered = decide_turn(policy, Parse(ANSWERED, "ask_question", 0.9), previous_fallback=True)
