@@ -129,9 +129,9 @@ class Policy:
     def decide(self, text: str) -> Outcome:
         s = self.settings
         vector = self.kb.embedder.encode_one(text)
-        probs = self.kb.scope.probabilities(vector)
+        probs = self.kb.scope.probabilities(vector, text)
         found = self.kb.index.search(vector, s.top_k)[: s.rerank_depth]
-        reranked = self.lexical.rerank(text, found, s.title_weight, s.vocabulary_weight)
+        reranked = self.lexical.rerank(text, found, s.title_weight, s.vocabulary_weight, s.distinctive_weight)
         candidates = reranked[: max(5, s.max_choices)]
         top = candidates[0] if candidates else Candidate("", 0.0)
 

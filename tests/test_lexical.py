@@ -52,3 +52,21 @@ def test_aliases_are_indexed_but_only_questions_teach_the_scope_classifier() -> 
     assert "kibble" in texts and "Can I bring kibble on a plane?" in texts
     assert "kibble" not in question_texts(DRY)
     assert texts[: len(question_texts(DRY))] == question_texts(DRY)
+
+
+def test_a_distinctive_word_counts_however_long_the_message(tmp_path: Path) -> None:
+    """A brand only one entry knows decides between near neighbours even inside a long message."""
+    others = [
+        item(f"other-{n}", f"Pet toy {n}", ["pet toy", "dog toy", "cat toy"], ["fancy"]) for n in range(4)
+    ]
+    scorer = LexicalScorer(Corpus([WET, DRY, *others], tmp_path))
+    assert "kibble" in scorer.distinctive and "fancy" not in scorer.distinctive  # 'fancy': five entries
+    long_message = (
+        "we are driving to the airport tomorrow morning with the whole family and the dog is coming "
+        "along for the week at grandmas, so can the kibble ride with us"
+    )
+    blurred = [Candidate("pet-food-wet", 0.80), Candidate("pet-food-solid", 0.78)]
+    plain = scorer.rerank(long_message, blurred, 0.05, 0.25)
+    assert plain[0].entry_id == "pet-food-wet"  # one word in a long message barely moves the share
+    with_bonus = scorer.rerank(long_message, blurred, 0.05, 0.25, distinctive_weight=0.06)
+    assert with_bonus[0].entry_id == "pet-food-solid"
