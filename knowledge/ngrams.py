@@ -1,13 +1,13 @@
 """Word and character n-gram TF-IDF features, saved and restored as plain arrays.
 
-Why: the MiniLM vector alone blurs messages that share their shape but not their
-key word. "How do I add my KTN to my Southwest booking" sits next to "how do I
-add my frequent flyer number to my reservation" (an airline's business), and
-"diy oil change" next to "can I bring cooking oil". The scope classifier reads
-these features beside the vector, so words that only screening questions use
-(KTN, PreCheck, checkpoint, a brand on an FAQ entry) count for themselves. Word
-1-2-grams carry whole words; character 2-4-grams within words carry typos and
-inflections ("insuln", "vapes").
+Why: the MiniLM vector alone blurs messages that share their topic but not their
+purpose. "What is a good laptop for gaming", "diy oil change" and "what oil is
+best for chicken" sit next to the laptop and cooking-oil entries, and the
+vector-only scope classifier let them through to be answered. The scope
+classifier reads these features beside the vector, so the words themselves count
+("gaming", "diy", "best for" belong to other questions; "checkpoint", "carry on",
+a brand on an FAQ entry to screening ones). Word 1-2-grams carry whole words;
+character 2-4-grams within words carry typos and inflections ("insuln", "vapes").
 
 The fitted vocabularies and IDF weights are stored in the index folder with the
 classifier, as arrays (no pickles); restoring gives the same vectors.
