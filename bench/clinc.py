@@ -145,27 +145,30 @@ def variant(name: str, rule: str, scorer: Scorer, val: Split, test: Split, two: 
     }
 
 
+Texts = Tuple[List[str], Split]  # a split's texts, with their vectors and labels
+
+
 def hybrid_variant(data_path: Path, emb: Embedded, classes: Dict[str, int]) -> Dict:
     """MiniLM next to word and character TF-IDF, one linear model, OOS a class (alpha chosen on val)."""
     data = json.loads(data_path.read_text(encoding="utf-8"))
 
-    def rows(*splits: str) -> Tuple[List[str], Split]:
-        vectors, labels = labelled([emb[s] for s in splits], classes)
-        return [t for s in splits for t, _ in data[s]], (vectors, labels)
+    def rows(*splits: str) -> Texts:
+        return [t for s in splits for t, _ in data[s]], labelled([emb[s] for s in splits], classes)
 
-    train_texts, (train_vectors, train_labels) = rows("train", "oos_train")
-    features = HybridFeatures(train_texts)
-    val_texts, val = rows("val", "oos_val")
-    test_texts, test = rows("test", "oos_test")
-    fitted = features(train_texts, train_vectors)
-    val_x: Split = (features(val_texts, val[0]), val[1])
-    test_x: Split = (features(test_texts, test[0]), test[1])
-    fits = {alpha: fit_hybrid(fitted, train_labels, alpha) for alpha in ALPHAS}
+    return hybrid_on("MiniLM", rows("train", "oos_train"), rows("val", "oos_val"), rows("test", "oos_test"))
+
+
+def hybrid_on(encoder: str, train: Texts, val: Texts, test: Texts) -> Dict:
+    """The hybrid row for any encoder's vectors (frozen MiniLM here, the fine-tuned one in clinc_finetune)."""
+    features = HybridFeatures(train[0])
+    fitted = features(train[0], train[1][0])
+    val_x: Split = (features(val[0], val[1][0]), val[1][1])
+    test_x: Split = (features(test[0], test[1][0]), test[1][1])
+    fits = {alpha: fit_hybrid(fitted, train[1][1], alpha) for alpha in ALPHAS}
     scored = [(a, choose_threshold(*fits[a](val_x[0])[:2], val_x[1])[1]) for a in ALPHAS]
     alpha = float(pick(scored)[0])  # type: ignore[arg-type]
-    scorer = fits[alpha]
-    title = f"MiniLM + word and char TF-IDF, train + oos_train, OOS a class (alpha={alpha:g} on val)"
-    return variant(title, "score", scorer, val_x, test_x)
+    title = f"{encoder} + word and char TF-IDF, train + oos_train, OOS a class (alpha={alpha:g} on val)"
+    return variant(title, "score", fits[alpha], val_x, test_x)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from bench.clinc import DEFAULT_DATA, Scorer, Split, logreg_scorer, variant
+from bench.clinc import DEFAULT_DATA, Scorer, Split, hybrid_on, logreg_scorer, variant
 from bench.clinc_scoring import OOS, Outcome, best_and_margin, centroids, choose_threshold, pick
 from bench.results import VAR, save
 
@@ -215,8 +215,11 @@ def tuned_outputs(data_path: Path, config: TuneConfig, keep: bool = False) -> Di
     return out
 
 
-def evaluate_all(out: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Every variant: threshold (and C) chosen on val + oos_val, then test + oos_test scored once."""
+def evaluate_all(out: Dict[str, Any], data_path: Optional[Path] = None) -> List[Dict[str, Any]]:
+    """Every variant: threshold (and C) chosen on val + oos_val, then test + oos_test scored once.
+
+    With ``data_path`` (the texts), also the tuned vectors beside word and character TF-IDF.
+    """
     n = out["n_classes"]
     val: Split = (out["val_logits"], out["val_labels"])
     test: Split = (out["test_logits"], out["test_labels"])
@@ -233,6 +236,11 @@ def evaluate_all(out: Dict[str, Any]) -> List[Dict[str, Any]]:
     inside = labels != OOS
     cent = centroids(vectors[inside], labels[inside], n)
     results.append(variant("class centroid on tuned embeddings", "score", centroid_scorer(cent), val, test))
+    if data_path is not None:
+        _, splits = load(data_path)
+        texts = {part: joined(splits, part, "oos_" + part)[0] for part in ("train", "val", "test")}
+        parts = {part: (texts[part], (out[part + "_vectors"], out[part + "_labels"])) for part in texts}
+        results.append(hybrid_on("fine-tuned MiniLM", parts["train"], parts["val"], parts["test"]))
     return results
 
 
@@ -261,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = TuneConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch, seed=args.seed)
     out = tuned_outputs(args.data, config, keep=args.save)
-    results = evaluate_all(out)
+    results = evaluate_all(out, args.data)
     best = pick((r["name"], Outcome(*r["val"])) for r in results)[0]
     accuracy, recall = next(r["test"] for r in results if r["name"] == best)
     goal_met = accuracy >= GOAL[0] and recall >= GOAL[1]

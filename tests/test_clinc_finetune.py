@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
@@ -122,6 +124,30 @@ def test_thresholds_are_chosen_on_val_and_test_is_scored_once_with_them() -> Non
     assert first["test"] == pytest.approx([0.75, 1.0])  # 3.5 is under the val threshold: not answered
     _, best_on_test = choose_threshold(*logit_scores(out["test_logits"], 2, "max_logit")[:2], truth)
     assert best_on_test.in_accuracy == 1.0  # what tuning on test would have reported instead
+
+
+def test_the_tuned_vectors_also_get_a_hybrid_row_when_the_texts_are_given(tmp_path: Path) -> None:
+    """Beside the texts (same order as the tuned outputs: a split, then its oos_ split), a TF-IDF row."""
+    words = {"balance": ["check my balance", "balance please"], "weather": ["weather today", "is it raining"]}
+    split = [[t, name] for name, texts in sorted(words.items()) for t in texts]
+    oos = [["sing me a song", "oos"], ["who won the game", "oos"]]
+    data = {part: split for part in ("train", "val", "test")} | {
+        f"oos_{p}": oos for p in ("train", "val", "test")
+    }
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    truth = np.array([0, 0, 1, 1, OOS, OOS])
+    rng = np.random.default_rng(1)
+    out: Dict[str, Any] = {
+        "n_classes": 2,
+        **{f"{s}_logits": rng.normal(size=(6, 3)).astype(np.float32) for s in ("train", "val", "test")},
+        **{f"{s}_vectors": rng.normal(size=(6, 4)).astype(np.float32) for s in ("train", "val", "test")},
+        **{f"{s}_labels": truth for s in ("train", "val", "test")},
+    }
+    without = {r["name"] for r in evaluate_all(out)}
+    rows = evaluate_all(out, tmp_path / "data.json")
+    (hybrid,) = [r for r in rows if r["name"] not in without]
+    assert hybrid["name"].startswith("fine-tuned MiniLM + word and char TF-IDF")
+    assert hybrid["test"][0] == 1.0  # the words alone tell the two classes apart
 
 
 @pytest.fixture(scope="module")
