@@ -35,7 +35,7 @@ from channels import rate_limit
 from channels.messenger_api import GraphClient, MessengerConfig, quick_replies
 from channels.rest import MAX_MESSAGE_CHARS, BadRequest, read_body, read_json_object
 from channels.silence import UNAVAILABLE_TEXT, failed_silently, tracker_store_of
-from travelbot.deliveries import DeliveryLog
+from travelbot.deliveries import DeliveryLog, first_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class MessengerWebhook:
         fresh: Dict[str, List[Event]] = defaultdict(list)
         duplicates = 0
         for event in events:
-            if await self._first_delivery(event.delivery_id):
+            if await first_delivery(self.deliveries, CHANNEL, event.delivery_id):
                 fresh[event.sender].append(event)
             else:
                 duplicates += 1
@@ -235,14 +235,6 @@ class MessengerWebhook:
             task.add_done_callback(self._tasks.discard)
         accepted = sum(len(v) for v in fresh.values())
         return 200, {"accepted": accepted, "duplicates": duplicates, "ignored": ignored}
-
-    async def _first_delivery(self, delivery_id: str) -> bool:
-        try:
-            log = self.deliveries()
-            return await asyncio.to_thread(log.first_delivery, CHANNEL, delivery_id)
-        except Exception:  # a lost reply is worse than a possible second one
-            logger.exception("delivery log unavailable; handling %s without deduplication", delivery_id)
-            return True
 
     async def _handle(
         self, events: List[Event], on_new_message: OnNewMessage, tracker_store: Optional[Any] = None

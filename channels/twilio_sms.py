@@ -50,6 +50,7 @@ from channels.rest import BadRequest, read_body
 from channels.silence import failed_silently, tracker_store_of
 from channels.twilio_client import Sent, TwilioConfig, TwilioSender, load_config, mask
 from travelbot import runtime
+from travelbot.deliveries import first_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ class TwilioSmsInput(InputChannel):
             if exc.status == 403:
                 logger.warning("%s: rejected a webhook call: %s", self.name(), exc.reason)
             return response.text(exc.reason, status=exc.status)
-        if not runtime.delivery_log().first_delivery(self.name(), inbound.message_sid):
+        if not await first_delivery(runtime.delivery_log, self.name(), inbound.message_sid):
             logger.info("%s: dropped redelivery of %s", self.name(), inbound.message_sid)
             return twiml_ok()
         # Shielded: if Twilio hangs up and Sanic cancels this handler, the turn still completes.

@@ -25,6 +25,7 @@ from channels.twilio_client import TwilioConfig, TwilioSender, load_config
 from channels.twilio_whatsapp import TwilioWhatsAppInput
 from tests import twilio_payloads as tw
 from travelbot import runtime
+from travelbot.deliveries import DeliveryLog
 from travelbot.handoffs import HandoffStore
 from travelbot.optouts import OptOutStore
 from travelbot.settings import ConfigError
@@ -364,3 +365,21 @@ def test_stop_silences_the_number_until_start(channel: sms.TwilioSmsInput, api: 
     call(channel, tw.form("sms_text", MessageSid=tw.new_sid(), From=number, Body="start"))
     assert bodies(api) == [sms.START_TEXT]
     assert not runtime.opt_out_store().is_opted_out("twilio_sms", number)
+
+
+def test_a_message_is_answered_even_when_the_delivery_log_is_down(
+    channel: sms.TwilioSmsInput,
+    api: tw.FakeApi,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Twilio drops an SMS whose webhook failed (unless a fallback URL is set): a 500 would lose it."""
+    (tmp_path / "not-a-folder").write_text("")  # the log's database cannot be created under a file
+    broken = f"sqlite:///{tmp_path / 'not-a-folder' / 'd.db'}"
+    monkeypatch.setattr(runtime, "delivery_log", lambda: DeliveryLog(sa.create_engine(broken, future=True)))
+    pairs = tw.form("sms_media_only", MessageSid=tw.new_sid("MM"))
+    with caplog.at_level(logging.ERROR, logger="travelbot.deliveries"):
+        assert call(channel, pairs).status == 200
+    assert bodies(api) == [sms.MEDIA_TEXT]
+    assert "delivery log unavailable" in caplog.text  # the failure path was taken, and logged

@@ -18,7 +18,10 @@ webhook's latency under load.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -33,6 +36,8 @@ deliveries = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+
+logger = logging.getLogger(__name__)
 
 # Built once, values bound per call: building ``insert().values(...)`` for every webhook call took as
 # much CPU as the insert itself.
@@ -52,4 +57,21 @@ class DeliveryLog:
                 conn.execute(RECORD, {"channel": channel, "message_id": message_id, "received_at": moment})
         except sa.exc.IntegrityError:
             return False
+        return True
+
+
+async def first_delivery(log: Callable[[], DeliveryLog], channel: str, message_id: str) -> bool:
+    """``DeliveryLog.first_delivery`` for a webhook handler, which runs on the server's event loop.
+
+    The insert runs in a worker thread: on PostgreSQL (scaled mode) it is a network round trip that
+    would stall every other conversation on the loop. When the log cannot be reached, the message is
+    handled anyway: a lost reply is worse than a possible second one. Refusing it until the database
+    is back could lose it: Twilio logs a failed SMS webhook and does nothing more unless a fallback
+    URL or retry overrides are set, and Meta gives up on a webhook after a while.
+    """
+    try:
+        deliveries = log()
+        return await asyncio.to_thread(deliveries.first_delivery, channel, message_id)
+    except Exception:
+        logger.exception("delivery log unavailable; handling %s %s without dedup", channel, message_id)
         return True
