@@ -97,8 +97,7 @@ def build(
         return index, previous.scope
     # The screening class learns from the questions only: thousands of bare
     # brand names would outweigh them and make real questions look off-topic.
-    asked = np.array(questions, dtype=bool)
-    screening = vectors[asked]
+    screening = vectors[np.array(questions, dtype=bool)]
     screening_texts = [text for text, question in zip(texts, questions, strict=True) if question]
     labels = [SCREENING] * len(screening) + [label for _, label in pairs]
     scope = ScopeClassifier.train(

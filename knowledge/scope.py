@@ -135,9 +135,8 @@ class ScopeClassifier:
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
         model.fit(features.tocsr(), list(labels))
         coef, intercept = model.coef_, model.intercept_
-        if (
-            len(model.classes_) == 2
-        ):  # sklearn keeps one row for two classes: softmax over (0, row) is the same
+        # With two classes sklearn keeps one row; softmax over (0, row) gives the same probabilities.
+        if len(model.classes_) == 2:
             coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
         return cls(
             list(model.classes_),
