@@ -1,8 +1,8 @@
 """The entry form of the FAQ editor, and how its fields become an Entry (or field-by-field errors).
 
-The form has one text box per field; lists (phrasings, aliases, related ids) are one item per line. Every
-rule is the schema's (knowledge/schema.py) or the validator's (knowledge/validate.py); this module only
-maps their complaints back onto the field the editor typed in.
+The form has one text box per field; lists (phrasings, chat phrasings, aliases, related ids) are one item
+per line. Every rule is the schema's (knowledge/schema.py) or the validator's (knowledge/validate.py); this
+module only maps their complaints back onto the field the editor typed in.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from knowledge.corpus import Problem
 from knowledge.schema import Entry, Kind, Status
 
 GENERAL = "entry"  # errors that belong to no single field
-LIST_FIELDS = ("phrasings", "aliases", "related")
+LIST_FIELDS = ("phrasings", "chat_phrasings", "aliases", "related")
 STATUS_CHOICES = [("", "(none: a topic)")] + [(s.value, f"{s.value}: {s.label}") for s in Status]
 Errors = Dict[str, List[str]]
 
@@ -29,6 +29,9 @@ class EntryForm(FlaskForm):
     kind = SelectField("Kind", choices=[(k.value, k.value) for k in Kind], default=Kind.TOPIC.value)
     title = StringField("Title", validators=[Length(max=200)])
     phrasings = TextAreaField("Example phrasings (one per line, 3 to 8)")
+    chat_phrasings = TextAreaField(
+        "The same questions as travelers write them in a chat (one per line, up to 12: trip, brands, typos)"
+    )
     aliases = TextAreaField("Aliases (one per line: brand names, slang, misspellings)")
     answer = TextAreaField("Web answer")
     answer_sms = TextAreaField("SMS answer")
@@ -61,6 +64,7 @@ def fill(form: EntryForm, entry: Entry, extra_phrasings: Iterable[str] = ()) -> 
     form.kind.data = entry.kind.value
     form.title.data = entry.title
     form.phrasings.data = "\n".join(phrasings)
+    form.chat_phrasings.data = "\n".join(entry.chat_phrasings)
     form.aliases.data = "\n".join(entry.aliases)
     form.answer.data = entry.answer
     form.answer_sms.data = entry.answer_sms
@@ -87,6 +91,7 @@ def raw_entry(form: EntryForm, entry_id: str) -> Dict[str, Any]:
         "kind": form.kind.data,
         "title": (form.title.data or "").strip(),
         "phrasings": lines_of(form.phrasings.data),
+        "chat_phrasings": lines_of(form.chat_phrasings.data),
         "aliases": lines_of(form.aliases.data),
         "answer": clean_text(form.answer.data),
         "answer_sms": clean_text(form.answer_sms.data),

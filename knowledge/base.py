@@ -26,8 +26,14 @@ from tqdm import tqdm
 from knowledge.corpus import Corpus, load_corpus
 from knowledge.embedder import Embedder
 from knowledge.embedding_cache import EmbeddingCache
-from knowledge.index import EntryIndex
-from knowledge.scope import SCREENING, ScopeClassifier, labelled_examples, training_fingerprint
+from knowledge.index import EntryIndex, Row
+from knowledge.scope import (
+    SCREENING,
+    WRITTEN_SCREENING,
+    ScopeClassifier,
+    labelled_examples,
+    training_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = "4"
@@ -59,10 +65,19 @@ def _encode_with_progress(embedder: Embedder, texts: List[str], label: str, prog
     return np.vstack(chunks) if chunks else np.zeros((0, embedder.dimension), dtype=np.float32)
 
 
+# The scope class each kind of index row trains (a bare alias trains none: see build()).
+SCOPE_OF_ROW = {Row.QUESTION: SCREENING, Row.CHAT: WRITTEN_SCREENING}
+
+
+def screening_rows(kinds: List[Row]) -> List[Tuple[int, str]]:
+    """(row number, scope label) of the index rows that are screening examples."""
+    return [(n, SCOPE_OF_ROW[kind]) for n, kind in enumerate(kinds) if kind in SCOPE_OF_ROW]
+
+
 def scope_training_key(corpus: Corpus, pairs: List[Tuple[str, str]], embedder: Embedder) -> str:
     """Everything the scope classifier is trained from: the questions, the other classes, the model."""
-    texts, _, questions = EntryIndex.rows_for(corpus)
-    screening = [(text, SCREENING) for text, question in zip(texts, questions, strict=True) if question]
+    texts, _, kinds = EntryIndex.rows_for(corpus)
+    screening = [(texts[n], label) for n, label in screening_rows(kinds)]
     return training_fingerprint([*screening, *pairs, (embedder.fingerprint(), "model")])
 
 
@@ -81,7 +96,7 @@ def build(
     and training is most of a one-entry publication's time.
     """
     cache = cache or EmbeddingCache(None, embedder.fingerprint())
-    texts, owners, questions = EntryIndex.rows_for(corpus)
+    texts, owners, kinds = EntryIndex.rows_for(corpus)
     vectors = cache.encode(
         texts, lambda todo: _encode_with_progress(embedder, todo, "Embedding FAQ phrasings", progress)
     )
@@ -97,9 +112,10 @@ def build(
         return index, previous.scope
     # The screening class learns from the questions only: thousands of bare
     # brand names would outweigh them and make real questions look off-topic.
-    screening = vectors[np.array(questions, dtype=bool)]
-    screening_texts = [text for text, question in zip(texts, questions, strict=True) if question]
-    labels = [SCREENING] * len(screening) + [label for _, label in pairs]
+    rows = screening_rows(kinds)
+    screening = vectors[[n for n, _ in rows]]
+    screening_texts = [texts[n] for n, _ in rows]
+    labels = [label for _, label in rows] + [label for _, label in pairs]
     scope = ScopeClassifier.train(
         np.vstack([screening, other_vectors]), screening_texts + scope_texts, labels
     )

@@ -1,4 +1,4 @@
-"""FAISS index over every entry's title, example phrasings and aliases.
+"""FAISS index over every entry's title, example phrasings (short, and as written in a chat) and aliases.
 
 Each entry contributes several rows (its title and each phrasing); a search
 returns entries scored by their best-matching row.
@@ -7,6 +7,7 @@ returns entries scored by their best-matching row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Dict, List, Sequence, Tuple
 
 import faiss
@@ -14,6 +15,14 @@ import numpy as np
 
 from knowledge.corpus import Corpus
 from knowledge.schema import Entry, Kind
+
+
+class Row(str, Enum):
+    """What an index row is: a short question, a question as written in a chat, or a bare name."""
+
+    QUESTION = "question"
+    CHAT = "chat"
+    ALIAS = "alias"
 
 
 def question_texts(entry: Entry) -> List[str]:
@@ -24,16 +33,24 @@ def question_texts(entry: Entry) -> List[str]:
     return texts
 
 
-def entry_texts(entry: Entry) -> List[str]:
-    """Every text a traveler's question is compared with for one entry: questions first, then aliases.
+def entry_rows(entry: Entry) -> List[Tuple[str, Row]]:
+    """Every text a traveler's question is compared with for one entry, and what kind of row it is.
 
+    Short questions first, then the chat phrasings, then aliases.
     An alias is indexed alone and, for items, inside the same question a
     traveler would ask ("Can I bring Raid on a plane?").
     """
-    texts = question_texts(entry) + list(entry.aliases)
+    rows = [(text, Row.QUESTION) for text in question_texts(entry)]
+    rows.extend((text, Row.CHAT) for text in entry.chat_phrasings)
+    rows.extend((alias, Row.ALIAS) for alias in entry.aliases)
     if entry.kind == Kind.ITEM:
-        texts.extend(f"Can I bring {alias.lower()} on a plane?" for alias in entry.aliases)
-    return texts
+        rows.extend((f"Can I bring {alias.lower()} on a plane?", Row.ALIAS) for alias in entry.aliases)
+    return rows
+
+
+def entry_texts(entry: Entry) -> List[str]:
+    """The texts of ``entry_rows``."""
+    return [text for text, _ in entry_rows(entry)]
 
 
 @dataclass(frozen=True)
@@ -54,18 +71,17 @@ class EntryIndex:
         self.faiss.add(self.vectors)
 
     @staticmethod
-    def rows_for(corpus: Corpus) -> Tuple[List[str], List[str], List[bool]]:
-        """Texts to index, the entry owning each, and whether each is a question (not a bare alias)."""
+    def rows_for(corpus: Corpus) -> Tuple[List[str], List[str], List[Row]]:
+        """Texts to index, the entry owning each, and what kind of row each is."""
         texts: List[str] = []
         owners: List[str] = []
-        questions: List[bool] = []
+        kinds: List[Row] = []
         for entry in corpus:
-            asked = question_texts(entry)
-            for number, text in enumerate(entry_texts(entry)):
+            for text, kind in entry_rows(entry):
                 texts.append(text)
                 owners.append(entry.id)
-                questions.append(number < len(asked))
-        return texts, owners, questions
+                kinds.append(kind)
+        return texts, owners, kinds
 
     def search(self, query: np.ndarray, k: int = 40) -> List[Candidate]:
         """Entries by best row score, best first."""

@@ -55,6 +55,11 @@ class Entry(BaseModel):
     kind: Kind
     title: str = Field(..., min_length=2, max_length=120)
     phrasings: List[str] = Field(..., min_items=3, max_items=8)
+    # The same questions as travelers really write them in a chat or a text: a trip, a family member or a
+    # brand named, typos, several clauses. Searched beside the short phrasings (a long message is nearer
+    # to another long message than to "aerosol insecticide carry on"), and the scope classifier's examples
+    # of long screening messages (knowledge/scope.py).
+    chat_phrasings: List[str] = Field(default_factory=list, max_items=12)
     # Other names travelers use for the thing: brand names, slang, misspellings.
     aliases: List[str] = Field(default_factory=list, max_items=15)
     answer: str = Field(..., min_length=20)
@@ -81,6 +86,12 @@ class Entry(BaseModel):
     def _phrasing_not_blank(cls, value: str) -> str:
         if len(value.strip()) < 3:
             raise ValueError("each phrasing needs at least 3 characters")
+        return value
+
+    @validator("chat_phrasings", each_item=True)
+    def _chat_phrasing_is_a_question(cls, value: str) -> str:
+        if not 10 <= len(value.strip()) <= 400:
+            raise ValueError("each chat phrasing is a question of 10 to 400 characters")
         return value
 
     @validator("aliases", each_item=True)

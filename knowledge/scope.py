@@ -8,10 +8,10 @@ comes from two places: our hand-written sets in ``knowledge/scope/`` (security
 -sensitive, personal cases, other agencies, off-topic) and a sample of the
 CLINC150 benchmark's training split (CC BY 3.0), whose travel intents are
 airline/agency questions and whose other intents are off-topic. The
-screening side gets, besides the phrasings, ``knowledge/scope/screening*.yml``:
-screening questions the phrasings under-represent (a trip, an event or a
-family member mentioned, brand names, typos, medical devices at the scanner,
-honest mistakes, short follow-ups).
+screening side gets the entries' phrasings and chat phrasings (knowledge/base.py
+collects them) and ``knowledge/scope/screening*.yml``: screening questions the
+entries under-represent (a trip, an event or a family member mentioned, medical
+devices at the scanner, honest mistakes, short follow-ups).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ CLINC_OTHER_AGENCY = {
 CLINC_PER_INTENT = 20
 # The screening side has two kinds of text that one linear class fits badly together: terse ones (the
 # entries' phrasings, "aerosol insecticide carry on", thousands of them; short follow-ups like "what
-# about cheese") and long, chatty questions like real messages (files labelled "screening/written").
+# about cheese") and long, chatty questions like real messages (the entries' chat phrasings, and files
+# labelled "screening/written").
 # As one class with balanced weights, the few hundred chatty ones counted for little, and a traveler's
 # "flying to denver with my dad for elk season, how do we pack the rifle" looked more like the
 # other-agency examples. Trained as two classes, each weighted like any other class, and summed back

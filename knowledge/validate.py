@@ -100,7 +100,11 @@ def _claimed_twice(corpus: Corpus, field: str, what: str) -> List[Problem]:
 
 def shared_aliases(corpus: Corpus) -> List[Problem]:
     """An alias or phrasing names one thing: on two entries it makes the answer a coin toss."""
-    return _claimed_twice(corpus, "aliases", "an alias") + _claimed_twice(corpus, "phrasings", "a phrasing")
+    return (
+        _claimed_twice(corpus, "aliases", "an alias")
+        + _claimed_twice(corpus, "phrasings", "a phrasing")
+        + _claimed_twice(corpus, "chat_phrasings", "a chat phrasing")
+    )
 
 
 def validate(corpus: Corpus, sources: Sources) -> List[Problem]:

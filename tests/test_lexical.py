@@ -1,9 +1,11 @@
 from pathlib import Path
 
+from knowledge.base import screening_rows
 from knowledge.corpus import Corpus
-from knowledge.index import Candidate, entry_texts, question_texts
+from knowledge.index import Candidate, EntryIndex, Row, entry_texts, question_texts
 from knowledge.lexical import LexicalScorer
 from knowledge.schema import Entry
+from knowledge.scope import SCREENING, WRITTEN_SCREENING
 
 
 def item(entry_id: str, title: str, phrasings: list, aliases: list) -> Entry:
@@ -70,3 +72,18 @@ def test_a_distinctive_word_counts_however_long_the_message(tmp_path: Path) -> N
     assert plain[0].entry_id == "pet-food-wet"  # one word in a long message barely moves the share
     with_bonus = scorer.rerank(long_message, blurred, 0.05, 0.25, distinctive_weight=0.06)
     assert with_bonus[0].entry_id == "pet-food-solid"
+
+
+def test_chat_phrasings_are_indexed_and_teach_the_long_message_mode(tmp_path: Path) -> None:
+    """A chat phrasing is a row of its entry and a 'screening/written' example; an alias teaches no class."""
+    message = "moving to denver w my lab, can his kibble go in my carry on"
+    chatty = DRY.copy(update={"chat_phrasings": [message]})
+    texts, owners, kinds = EntryIndex.rows_for(Corpus([WET, chatty], tmp_path))
+    row = texts.index(message)
+    assert owners[row] == "pet-food-solid" and kinds[row] == Row.CHAT
+    taught = {texts[n]: label for n, label in screening_rows(kinds)}
+    assert taught[texts[row]] == WRITTEN_SCREENING
+    assert taught["bag of kibble"] == SCREENING
+    assert "kibble" not in taught
+    # Word evidence reads the short texts only: a trip's words would make every entry's vocabulary noisy.
+    assert "denver" not in LexicalScorer(Corpus([chatty], tmp_path)).vocab["pet-food-solid"]
