@@ -29,6 +29,7 @@ from bench.clinc_scoring import (
     choose_two_thresholds,
     class_topk_mean,
     evaluate,
+    mahalanobis,
     pick,
     tradeoff_curve,
 )
@@ -48,6 +49,7 @@ PAPER = {
     "Rasa, oos-threshold": (90.9, 31.2),
 }
 TOPK = (3, 5, 10, 20)
+MAHALANOBIS = "Mahalanobis distance to the class means (shared covariance)"
 LOGREG_C = (1.0, 4.0, 16.0)
 
 Embedded = Dict[str, Tuple[np.ndarray, List[str]]]  # split -> (vectors, intent names)
@@ -199,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results.append(variant(f"score and margin (top-{k} mean)", "score", topk, val, test, two=True))
     cent = centroids(*train, n)
     results.append(variant("class centroid", "score", lambda q: best_and_margin(q @ cent.T), val, test))
+    results.append(variant(MAHALANOBIS, "score", mahalanobis(*train, n), val, test))
     with_oos = labelled([emb["train"], emb["oos_train"]], classes)
     for title, data in (("train + oos_train, OOS a class", with_oos), ("train only", train)):
         fits = {c: logreg_scorer(*data, c) for c in LOGREG_C}

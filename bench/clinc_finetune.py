@@ -27,8 +27,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from bench.clinc import DEFAULT_DATA, Scorer, Split, hybrid_on, logreg_scorer, variant
-from bench.clinc_scoring import OOS, Outcome, best_and_margin, centroids, choose_threshold, pick
+from bench.clinc import DEFAULT_DATA, MAHALANOBIS, Scorer, Split, hybrid_on, logreg_scorer, variant
+from bench.clinc_scoring import OOS, Outcome, best_and_margin, centroids, choose_threshold, mahalanobis, pick
 from bench.results import VAR, save
 
 RULES = ("softmax", "max_logit", "energy")  # ways to score an in-scope class from the head's logits
@@ -236,6 +236,8 @@ def evaluate_all(out: Dict[str, Any], data_path: Optional[Path] = None) -> List[
     inside = labels != OOS
     cent = centroids(vectors[inside], labels[inside], n)
     results.append(variant("class centroid on tuned embeddings", "score", centroid_scorer(cent), val, test))
+    title = f"{MAHALANOBIS} on tuned embeddings"
+    results.append(variant(title, "score", mahalanobis(vectors, labels, n), val, test))
     if data_path is not None:
         _, splits = load(data_path)
         texts = {part: joined(splits, part, "oos_" + part)[0] for part in ("train", "val", "test")}

@@ -41,6 +41,30 @@ def centroids(vectors: np.ndarray, labels: np.ndarray, n_classes: int) -> np.nda
     return (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32)
 
 
+def mahalanobis(vectors: np.ndarray, labels: np.ndarray, n_classes: int) -> Scorer:
+    """Minus the squared Mahalanobis distance to each class mean, one covariance shared by all classes.
+
+    The distance-based detector of Podolskiy et al. (AAAI 2021), the best out-of-domain score they found for
+    transformer encoders: a query far from every class mean, in the directions the classes vary little,
+    is out of scope. Fitted on the in-scope rows only.
+    """
+    inside = labels != OOS
+    rows, owner = vectors[inside].astype(np.float64), labels[inside]
+    means = np.stack([rows[owner == c].mean(axis=0) for c in range(n_classes)])
+    spread = rows - means[owner]
+    precision = np.linalg.pinv(spread.T @ spread / len(rows))
+    cross = means @ precision
+    own = (cross * means).sum(axis=1)
+
+    def scorer(queries: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        q = queries.astype(np.float64)
+        # (q - m)' P (q - m) = q'Pq - 2 q'Pm + m'Pm, for every class mean m at once
+        distance = ((q @ precision) * q).sum(axis=1)[:, None] - 2 * q @ cross.T + own[None, :]
+        return best_and_margin(-distance)
+
+    return scorer
+
+
 def best_and_margin(class_scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predicted class, its score, and its lead over the second-best class."""
     order = np.argsort(-class_scores, axis=1)

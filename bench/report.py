@@ -142,6 +142,9 @@ def dev_section(
     return out
 
 
+GOAL_OOS_RECALL = 0.90  # issue 8: in-scope accuracy >= 95 % at this out-of-scope recall
+
+
 def accuracy_at_recall(curve: Sequence[Sequence[float]], recall: float) -> float:
     """Best in-scope accuracy among the curve's thresholds with at least this OOS recall."""
     return max((acc for acc, r in curve if r >= recall), default=0.0)
@@ -175,18 +178,21 @@ def clinc_section(data: Optional[Dict[str, Any]]) -> List[str]:
             pct(v["test"][0]),
             pct(v["test"][1]),
             pct(accuracy_at_recall(v["curve"], 0.5)) if v["curve"] else "",
+            pct(accuracy_at_recall(v["curve"], GOAL_OOS_RECALL)) if v["curve"] else "",
         ]
         for v in data["variants"]
     ]
-    rows += [[f"paper: {k}", "", f"{a:.1f}%", f"{b:.1f}%", ""] for k, (a, b) in data["paper"].items()]
+    rows += [[f"paper: {k}", "", f"{a:.1f}%", f"{b:.1f}%", "", ""] for k, (a, b) in data["paper"].items()]
     header = ["scoring", "val in-scope / OOS", "test in-scope accuracy", "oos_test recall",
-              "test in-scope accuracy at 50% OOS recall (read off the curve)"]  # fmt: skip
+              "test in-scope accuracy at 50% OOS recall (read off the curve)",
+              "the same at 90% OOS recall"]  # fmt: skip
     out += table(header, rows)
     out += [
         "Paper rows: Larson et al. 2019, Table 2 (full data): oos-train trains an extra OOS class on "
-        "oos_train, oos-threshold uses a confidence threshold. They run at 30-52% OOS recall; the last "
-        "column shows our variants near that operating point, read off the test curves (descriptive only: "
-        "that threshold is not chosen on val).",
+        "oos_train, oos-threshold uses a confidence threshold. They run at 30-52% OOS recall; the fifth "
+        "column shows our variants near that operating point, and the last one at the 90% OOS recall of "
+        "issue 8's goal (in-scope >= 95% there), both read off the test curves (descriptive only: those "
+        "thresholds are not chosen on val).",
         "",
         f"![CLINC150 trade-off]({data['plot']})",
         "",

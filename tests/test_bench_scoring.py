@@ -13,6 +13,7 @@ from bench.clinc_scoring import (
     choose_two_thresholds,
     class_topk_mean,
     evaluate,
+    mahalanobis,
 )
 from bench.devset import (
     DevRow,
@@ -107,6 +108,18 @@ def test_class_topk_mean_and_margin() -> None:
     assert pred.tolist() == [1, 0]
     assert best.tolist() == pytest.approx([0.75, 0.9])
     assert margin.tolist() == pytest.approx([0.25, 0.7])
+
+
+def test_mahalanobis_reads_distance_in_the_directions_classes_vary_little() -> None:
+    """Two classes spread along x, tight along y: a step off the line in y is farther than ten along x."""
+    rng = np.random.default_rng(0)
+    spread = rng.normal(0, [3.0, 0.05], (400, 2))
+    vectors = np.vstack([spread, spread + np.array([0.0, 1.0]), [[50.0, 50.0]]])
+    labels = np.array([0] * 400 + [1] * 400 + [OOS])  # the OOS row is left out of the fit
+    pred, conf, _ = mahalanobis(vectors, labels, 2)(np.array([[10.0, 0.0], [0.0, 0.5], [0.0, 0.9]]))
+    assert pred[0] == 0 and pred[2] == 1
+    along, between, near = conf
+    assert between < along < 0 and near > along  # halfway between the lines is the least in-scope
 
 
 def test_threshold_choice_on_validation() -> None:
