@@ -2,7 +2,8 @@
 
 Each group links to the FAQ editor (console/editor.py): "create entry" opens a
 new entry with the group's questions as phrasings, "add these phrasings" opens
-an entry the bot considered with them ready to add. Questions holding a redaction placeholder
+an entry the bot considered with them ready to add (long ones as chat phrasings:
+console/editor_forms.py). Questions holding a redaction placeholder
 are shown but never offered as phrasings. Agents get 403: the queue is
 editorial work, and it shows travelers' words outside any one handoff.
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Iterator, List
+from urllib.parse import quote_plus
 
 import pytest
 import sqlalchemy as sa
@@ -222,6 +223,15 @@ def test_create_with_prefilled_phrasings(
         as_text=True
     )
     assert "laughing cow cheese tsa\nis cream cheese a liquid</textarea>" in page
+    # a traveler's long message is proposed as a chat phrasing, not as one of the 3 to 8 short ones
+    long = "flying home from wisconsin with a cooler of cheese curds for my mom, can they go in my carry on"
+    page = editor.get(
+        f"/editor/entries/{EDITED}?add_phrasing=curds+tsa&add_phrasing={quote_plus(long)}"
+    ).get_data(as_text=True)
+    boxes = r'<textarea[^>]*name="(?:chat_)?phrasings"[^>]*>(.*?)</textarea>'
+    short_box, chat_box = re.findall(boxes, page, re.S)
+    assert short_box.endswith("curds tsa") and long not in short_box
+    assert chat_box.strip().splitlines()[-1] == long  # after the entry's own chat phrasings
 
     template = read_entry(config.corpus_path() / "items" / f"{EDITED}.yml", config.corpus_path())
     data = form_of(
