@@ -37,8 +37,8 @@ HELD_OUT_NOTE = [
     "stricter than the dev set's (an entry that touches the question only in passing does not count). The "
     "entries' chat phrasings (traveler-style questions, also the scope classifier's long-message "
     "examples) were written to a similar brief afterwards; every one within cosine 0.80 of a question here "
-    "was dropped, but the two "
-    "share a style, so this set flatters us somewhat more than truly unseen questions would. Its scores "
+    "was dropped, but the two share a style, so this set flatters us somewhat more than truly unseen "
+    "questions would. Its scores "
     "were also looked at when choosing between designs (the n-gram scope classifier and the distinctive-word "
     "rerank were kept, a file of 409 topic examples was dropped for adding wrong answers here), though every "
     "threshold and weight was chosen on the dev set and CLINC150 val.",

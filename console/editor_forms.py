@@ -19,7 +19,6 @@ from knowledge.corpus import Problem
 from knowledge.schema import Entry, Kind, Status
 
 GENERAL = "entry"  # errors that belong to no single field
-LIST_FIELDS = ("phrasings", "chat_phrasings", "aliases", "related")
 STATUS_CHOICES = [("", "(none: a topic)")] + [(s.value, f"{s.value}: {s.label}") for s in Status]
 Errors = Dict[str, List[str]]
 

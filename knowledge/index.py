@@ -48,11 +48,6 @@ def entry_rows(entry: Entry) -> List[Tuple[str, Row]]:
     return rows
 
 
-def entry_texts(entry: Entry) -> List[str]:
-    """The texts of ``entry_rows``."""
-    return [text for text, _ in entry_rows(entry)]
-
-
 @dataclass(frozen=True)
 class Candidate:
     entry_id: str

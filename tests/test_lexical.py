@@ -2,7 +2,7 @@ from pathlib import Path
 
 from knowledge.base import screening_rows
 from knowledge.corpus import Corpus
-from knowledge.index import Candidate, EntryIndex, Row, entry_texts, question_texts
+from knowledge.index import Candidate, EntryIndex, Row, entry_rows, question_texts
 from knowledge.lexical import LexicalScorer
 from knowledge.schema import Entry
 from knowledge.scope import SCREENING, WRITTEN_SCREENING
@@ -50,7 +50,7 @@ def test_rare_words_weigh_more_than_common_ones(tmp_path: Path) -> None:
 
 
 def test_aliases_are_indexed_but_only_questions_teach_the_scope_classifier() -> None:
-    texts = entry_texts(DRY)
+    texts = [text for text, _ in entry_rows(DRY)]
     assert "kibble" in texts and "Can I bring kibble on a plane?" in texts
     assert "kibble" not in question_texts(DRY)
     assert texts[: len(question_texts(DRY))] == question_texts(DRY)
